@@ -1,0 +1,51 @@
+package runbook
+
+// Command is a command template run on a managed host. Templates are argv
+// vectors, never shell strings; the only placeholder is {unit}, filled from
+// the inventory or the registry (an allow-listed unit name), never from an
+// alert's labels.
+type Command struct {
+	Name string
+	// Systemd and SysV are the argv on hosts with each service manager.
+	Systemd []string
+	SysV    []string
+	// Doc says what the output tells a person.
+	Doc string
+}
+
+// UnitPlaceholder is replaced by the service's unit name.
+const UnitPlaceholder = "{unit}"
+
+// Commands returns the table of commands ladders run, as a fresh table.
+func Commands() []Command {
+	return []Command{
+		{Name: "is_active", Systemd: []string{"systemctl", "is-active", UnitPlaceholder},
+			SysV: []string{"service", UnitPlaceholder, "status"}, Doc: "whether the unit runs"},
+		{Name: "restart", Systemd: []string{"systemctl", "restart", UnitPlaceholder},
+			SysV: []string{"service", UnitPlaceholder, "restart"}, Doc: "restart the unit"},
+		{Name: "reboot", Systemd: []string{"systemctl", "reboot"},
+			SysV: []string{"shutdown", "-r", "now"}, Doc: "reboot the host"},
+		{Name: "top", Systemd: []string{"top", "-b", "-n", "1"},
+			SysV: []string{"top", "-b", "-n", "1"}, Doc: "processes by CPU use"},
+		{Name: "free", Systemd: []string{"free", "-m"},
+			SysV: []string{"free", "-m"}, Doc: "memory and swap"},
+		{Name: "df", Systemd: []string{"df", "-hP"},
+			SysV: []string{"df", "-hP"}, Doc: "filesystem use"},
+		{Name: "status", Systemd: []string{"systemctl", "status", "--no-pager", "--lines=0", UnitPlaceholder},
+			SysV: []string{"service", UnitPlaceholder, "status"}, Doc: "the unit's state"},
+		{Name: "journal", Systemd: []string{"journalctl", "--no-pager", "--lines=50", "--unit", UnitPlaceholder},
+			SysV: []string{"tail", "-n", "50", "/var/log/syslog"}, Doc: "the unit's last log lines"},
+		{Name: "mailq", Systemd: []string{"postqueue", "-j"},
+			SysV: []string{"postqueue", "-j"}, Doc: "the mail queue as JSON lines"},
+	}
+}
+
+// CommandByName returns the named command template.
+func CommandByName(name string) (Command, bool) {
+	for _, c := range Commands() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Command{}, false
+}
