@@ -1,0 +1,53 @@
+# mamori: the front door. CI calls the same targets (.ci/run → make test).
+GO        ?= go
+VERSION   ?= 0.1.0
+REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
+             -X github.com/prometheus/common/version.Revision=$(REVISION) \
+             -X github.com/prometheus/common/version.Branch=main
+BINARIES  := mamori_exporter
+PKGS      := ./...
+
+.PHONY: all build run test unit integration lint generate bench fuzz clean setup-test
+
+all: lint build test
+
+build: $(BINARIES)
+
+mamori_exporter: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./exporter/cmd/mamori_exporter
+
+FORCE:
+
+# Quick start, first command: the exporter on the embedded default (this
+# machine, standard plan), serving /metrics on :9796.
+run: mamori_exporter
+	./mamori_exporter $(ARGS)
+
+# Quick start, second command: installs and starts the Debian daemons the
+# integration tests need (as root; skipped elsewhere), then runs every test.
+test: setup-test
+	MAMORI_INTEGRATION=1 $(GO) test -count=1 $(PKGS)
+
+setup-test:
+	./scripts/setup-test.sh
+
+# Unit tests only: no daemons, no root.
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+generate:
+	$(GO) run ./internal/cmd/generate
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./exporter/host/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./inventory/
+
+clean:
+	rm -f $(BINARIES)
