@@ -1,0 +1,30 @@
+// Package testenv decides what a test does when the real thing it needs is
+// missing: skip on a laptop, fail in CI, where CI=true.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// RequireIntegration skips a test that drives real daemons unless
+// MAMORI_INTEGRATION=1 (set by `make test`, which also starts them).
+func RequireIntegration(t testing.TB) {
+	t.Helper()
+	if os.Getenv("MAMORI_INTEGRATION") != "1" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("integration test not enabled under CI: run `make test` (it sets MAMORI_INTEGRATION=1)")
+		}
+		t.Skip("integration test: run `make test` or set MAMORI_INTEGRATION=1")
+	}
+}
+
+// Need reports a missing prerequisite: a skip normally, a failure under
+// CI=true, where nothing may be skipped.
+func Need(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and a prerequisite is missing: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
