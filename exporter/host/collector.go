@@ -18,9 +18,9 @@ const namespace = "mamori"
 // Options are the filesystem roots and limits of a host collector. Tests
 // point the roots at fixture trees.
 type Options struct {
-	ProcRoot  string // /proc
-	SysRoot   string // /sys
-	SpoolDir  string // Postfix's queue_directory, /var/spool/postfix
+	ProcRoot string // /proc
+	SysRoot  string // /sys
+	SpoolDir string // Postfix's queue_directory, /var/spool/postfix
 	// MountTimeout bounds one statfs; a mount that does not answer in time
 	// is left out until its statfs returns.
 	MountTimeout time.Duration
@@ -97,7 +97,7 @@ func New(o Options, t *Target) *Collector {
 	}
 	c := &Collector{
 		collectors: map[string]collector{
-			"process":   newProcessCollector(o.ProcRoot),
+			"process":   newProcessCollector(o.ProcRoot, o.Now),
 			"load":      newLoadCollector(o.ProcRoot, o.SysRoot),
 			"swap":      newSwapCollector(o.ProcRoot),
 			"disk":      newDiskCollector(o.ProcRoot, o.Statfs, o.MountTimeout, o.Logger),

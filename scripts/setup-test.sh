@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs and starts the real Debian daemons the integration tests talk to,
+# without systemd (ENV.md: `service NAME start`). Idempotent: run it as often
+# as you like. Without root or apt-get it says so and leaves the machine
+# alone: the integration tests then skip (and fail under CI=true).
+set -euo pipefail
+
+packages=(prometheus prometheus-alertmanager apache2 dovecot-imapd dovecot-pop3d postfix
+  mariadb-server openssh-server vsftpd xinetd rsyslog fail2ban spamd iputils-ping
+  netcat-openbsd procps ssl-cert)
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "setup-test: not root on Debian/Ubuntu: not installing daemons; integration tests will skip" >&2
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup-test: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  debconf-set-selections <<'SEL'
+postfix postfix/main_mailer_type select Local only
+postfix postfix/mailname string ci.example.test
+SEL
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Extra daemon configuration the probe tests need (TLS vhosts, smtps, ...).
+probe_cfg="$(dirname "$0")/../exporter/probe/testdata/configure-daemons.sh"
+[ -x "$probe_cfg" ] && "$probe_cfg"
+
+# rsyslog has no init script; fail2ban reads the logs it writes.
+pgrep -x rsyslogd >/dev/null || rsyslogd
+for svc in ssh apache2 mariadb postfix dovecot vsftpd xinetd spamd fail2ban; do
+  if ! service "$svc" status >/dev/null 2>&1; then
+    # dovecot keeps the caller's stderr open: detach every daemon's stdio.
+    service "$svc" start </dev/null >/dev/null 2>&1 || echo "setup-test: $svc did not start" >&2
+  fi
+done
+echo "setup-test: daemons running"
