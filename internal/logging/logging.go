@@ -56,9 +56,10 @@ func New(c Config, w io.Writer) (log.Logger, *slog.Logger, error) {
 	default:
 		return nil, nil, fmt.Errorf("unknown log level %q", c.Level)
 	}
-	l = log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
-	// The bridge writes to the unfiltered logger and filters by slog level
-	// itself, so both report the same records.
+	// The bridge adds its own time and caller from the slog record, and
+	// filters by slog level itself, so it gets the bare writer.
 	bridge := slog.New(sloggokit.NewGoKitHandler(l, sl))
+	// Caller depth 5: past level.X(logger).Log and the filter's wrapping.
+	l = log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.Caller(5))
 	return level.NewFilter(l, opt), bridge, nil
 }
