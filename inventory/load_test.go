@@ -57,8 +57,14 @@ func TestExampleLoads(t *testing.T) {
 	if mail.Customer.Plan != runbook.Standard || mail.OSFamily != runbook.Debian || mail.ServiceManager != SysV {
 		t.Errorf("kobayashi host = %+v", mail)
 	}
-	if _, ok := mail.Check("mailq"); ok {
-		t.Error("standard plan has no mailq check")
+	if _, ok := mail.Check("mailq"); !ok {
+		t.Error("mailq is enabled outside the plan")
+	}
+	if _, ok := mail.Check("url"); ok {
+		t.Error("the standard plan has no url check")
+	}
+	if x, _ := mail.Check("xinetd"); x.Ladder.Summary() != "check → restart → verify → notify" {
+		t.Errorf("custom ladder = %s", x.Ladder.Summary())
 	}
 	if ssh, _ := mail.Check("ssh"); ssh.Port != 2222 {
 		t.Errorf("ssh port = %d", ssh.Port)
