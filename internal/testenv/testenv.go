@@ -8,13 +8,12 @@ import (
 )
 
 // RequireIntegration skips a test that drives real daemons unless
-// MAMORI_INTEGRATION=1 (set by `make test`, which also starts them).
+// MAMORI_INTEGRATION=1. Under CI too it is the Makefile that turns them on
+// (`make test` sets it and starts the daemons; `make unit` does not), so a
+// plain `go test` stays a unit run everywhere.
 func RequireIntegration(t testing.TB) {
 	t.Helper()
 	if os.Getenv("MAMORI_INTEGRATION") != "1" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("integration test not enabled under CI: run `make test` (it sets MAMORI_INTEGRATION=1)")
-		}
 		t.Skip("integration test: run `make test` or set MAMORI_INTEGRATION=1")
 	}
 }
