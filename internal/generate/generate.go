@@ -21,6 +21,16 @@ type File struct {
 func Files() []File {
 	return []File{
 		{Path: "README.md", Render: spliceSection("checks", checkTable)},
+		{Path: "README.md", Render: readmeAlerts},
+		{Path: checksRulesFile, Render: renderRules(groupChecks)},
+		{Path: selfRulesFile, Render: renderRules(groupSelf)},
+		{Path: checksTestFile, Render: renderRuleTests(groupChecks, checksRulesFile)},
+		{Path: selfTestFile, Render: renderRuleTests(groupSelf, selfRulesFile)},
+		{Path: prometheusFile, Render: renderPrometheus},
+		{Path: alertmanagerFile, Render: renderAlertmanager},
+		{Path: fleetDashboard, Render: renderFleet},
+		{Path: hostDashboard, Render: renderHost},
+		{Path: remediationDashboard, Render: renderRemediation},
 	}
 }
 
