@@ -134,6 +134,7 @@ func (s *Spool) Scan(now time.Time) (Stats, error) {
 		}
 		st.Messages[q] = n
 	}
+	s.countMovedOnce(sc, st.Messages)
 	if s.afterList != nil {
 		s.afterList()
 	}
@@ -150,6 +151,26 @@ func (s *Spool) Scan(now time.Time) (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// countMovedOnce corrects the counts for messages that qmgr moved from one
+// queue to another while the scan listed them (active to deferred, say),
+// and so stand in two listings: each counts once, in the queue listed last.
+// Only listings made in this scan can disagree with each other.
+func (s *Spool) countMovedOnce(sc *scan, counts map[string]int) {
+	var seen map[*fileState]bool
+	for _, d := range sc.listed {
+		for _, f := range d.files {
+			if f.refs < 2 || seen[f] {
+				continue
+			}
+			if seen == nil {
+				seen = map[*fileState]bool{}
+			}
+			seen[f] = true
+			counts[d.queue]--
+		}
+	}
 }
 
 // queueError names the queue and, for a permission error, the remedy.

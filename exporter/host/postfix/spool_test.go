@@ -208,6 +208,26 @@ func TestScanKeepsArrivalAcrossQueues(t *testing.T) {
 	}
 }
 
+// TestScanCountsAMoveDuringTheScanOnce: qmgr renamed a message from active
+// to deferred between the two listings, so both hold it (as a hard link
+// shows here); it is one message, counted in the queue listed last.
+func TestScanCountsAMoveDuringTheScanOnce(t *testing.T) {
+	ts := newTestSpool(t)
+	arrival := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	ts.add("active/B0B0B0B0B0", arrival)
+	ts.add("deferred/C/C1C1C1C1C1", arrival)
+	if err := os.MkdirAll(filepath.Join(ts.dir, "deferred/B"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(ts.dir, "active/B0B0B0B0B0"), filepath.Join(ts.dir, "deferred/B/B0B0B0B0B0")); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSpool(ts.dir)
+	checkStats(t, "mid-move", scanOK(t, s, time.Now()), counts(0, 0, 0, 2, 0), arrival)
+	ts.remove("active/B0B0B0B0B0")
+	checkStats(t, "move done", scanOK(t, s, time.Now()), counts(0, 0, 0, 2, 0), arrival)
+}
+
 // TestScanRacyDirectory changes a directory within the granularity of its
 // timestamp: the entry is added and the mtime put back, as happens when the
 // change falls in the same clock tick as the listing. A listing taken
