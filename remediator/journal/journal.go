@@ -272,7 +272,8 @@ type Journal interface {
 	BeginStep(ctx context.Context, s Step) (int64, error)
 	// EndStep records a step's outcome.
 	EndStep(ctx context.Context, s Step) error
-	// BeginCommand records a command before it runs.
+	// BeginCommand records a command before it runs; one with FinishedAt
+	// set is recorded complete.
 	BeginCommand(ctx context.Context, c Command) (int64, error)
 	// EndCommand records a command's exit code and output.
 	EndCommand(ctx context.Context, c Command) error

@@ -661,15 +661,22 @@ func (j *SQLite) EndStep(ctx context.Context, s Step) error {
 	})
 }
 
-// BeginCommand implements Journal.
+// BeginCommand implements Journal. A command with FinishedAt set (a
+// dry-run rendering, a command that could not start) is recorded complete.
 func (j *SQLite) BeginCommand(ctx context.Context, c Command) (int64, error) {
 	var id int64
 	if c.StartedAt.IsZero() {
 		c.StartedAt = j.now()
 	}
+	var exit sql.NullInt64
+	if c.ExitCode != nil {
+		exit = sql.NullInt64{Int64: int64(*c.ExitCode), Valid: true}
+	}
 	err := j.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO commands (incident_id, step_id, name, target, line, dry_run, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			c.IncidentID, c.StepID, c.Name, c.Target, c.Line, boolInt(c.DryRun), ts(c.StartedAt))
+		res, err := tx.Exec(`INSERT INTO commands (incident_id, step_id, name, target, line, dry_run, exit_code, output, truncated,
+			error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.IncidentID, c.StepID, c.Name, c.Target, c.Line, boolInt(c.DryRun), exit, c.Output, boolInt(c.Truncated),
+			c.Err, ts(c.StartedAt), ts(c.FinishedAt))
 		if err != nil {
 			return err
 		}

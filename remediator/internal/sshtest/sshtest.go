@@ -31,6 +31,10 @@ type Options struct {
 	PinnedKey gossh.PublicKey
 	// Addr to listen on; default 127.0.0.1:0.
 	Addr string
+	// Up, when set, is asked at every connection: false drops it before the
+	// handshake, as a host whose sshd is stopped (but whose port is still
+	// reached) would.
+	Up func() bool
 }
 
 // Server is a running SSH server.
@@ -119,6 +123,15 @@ func Start(t testing.TB, o Options) *Server {
 			}
 			return ok
 		},
+	}
+	if o.Up != nil {
+		s.srv.ConnCallback = func(_ gliderssh.Context, c net.Conn) net.Conn {
+			if !o.Up() {
+				c.Close()
+				return nil
+			}
+			return c
+		}
 	}
 	s.srv.AddHostKey(s.HostKey)
 	go func() { _ = s.srv.Serve(l) }()
