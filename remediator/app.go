@@ -75,9 +75,11 @@ func New(o Options, logger log.Logger, slogger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := journal.OpenSQLite(rc.cfg.Journal.Path, now)
-	if err != nil {
-		return nil, err
+	j := o.Journal
+	if j == nil {
+		if j, err = journal.OpenSQLite(rc.cfg.Journal.Path, now); err != nil {
+			return nil, err
+		}
 	}
 	a.journal = j
 	a.metrics = newMetrics(a.registry, j)

@@ -153,9 +153,12 @@ func (l *ladder) lookHost(ctx context.Context, s *stepRec) (observation, error) 
 	switch {
 	case stopping(err):
 		return observation{}, err
-	case err != nil:
-		s.note("SSH login fails: %v", err)
+	case hostKeyErr(err):
 		return observation{unreachable: err}, nil
+	case err != nil:
+		// Not reachable is what this ladder is about: unhealthy.
+		s.note("SSH login fails: %v", err)
+		return observation{}, nil
 	}
 	s.note("SSH login works: the host is up")
 	return observation{healthy: true}, nil
@@ -250,10 +253,9 @@ func (l *ladder) verify(ctx context.Context, i int) (string, error) {
 	lc := l.cfg.Ladder
 	attempts, interval := lc.VerifyAttempts, time.Duration(lc.VerifyInterval)
 	delay := time.Duration(lc.VerifyDelay)
-	if i > 0 && l.rungs[i-1].Action == runbook.ActPowerCycle {
-		interval = max(interval, 5*time.Second)
+	if i > 0 && l.rungs[i-1].Action == runbook.ActPowerCycle && interval > 0 {
+		// A rebooting host takes minutes: keep looking for reboot_wait.
 		attempts = max(attempts, int(time.Duration(lc.RebootWait)/interval))
-		delay = interval
 	}
 	sshLadder := false
 	for _, r := range l.rungs {
@@ -263,6 +265,8 @@ func (l *ladder) verify(ctx context.Context, i int) (string, error) {
 		return "", errStop
 	}
 	for n := 1; n <= attempts; n++ {
+		// Only the last attempt's notes are kept: a long wait stays short.
+		s.notes = s.notes[:0]
 		var o observation
 		if sshLadder {
 			o, err = l.login(ctx, s)

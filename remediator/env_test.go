@@ -63,7 +63,7 @@ type envOptions struct {
 	// pinnedKey makes the SSH server present a key other than the pinned one.
 	changedKey bool
 	// sshUp, when set, decides whether the SSH server accepts connections.
-	sshUp func() bool
+	sshUp func(*sshtest.FakeHost) bool
 	// noStart builds the files but does not start the app.
 	noStart bool
 	smtp    smtptest.Options
@@ -142,7 +142,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.fake.Unit(t, "apache2", psApache, true)
 	e.fake.Unit(t, "ssh", psSSHD, true)
 	e.fake.Unit(t, "postfix", psMaster, true)
-	sopts := sshtest.Options{Env: e.fake.Env(), Up: o.sshUp}
+	sopts := sshtest.Options{Env: e.fake.Env()}
+	if o.sshUp != nil {
+		fake := e.fake
+		sopts.Up = func() bool { return o.sshUp(fake) }
+	}
 	if o.changedKey {
 		sopts.PinnedKey = sshtest.NewHostKey(t).PublicKey()
 	}

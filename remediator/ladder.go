@@ -225,6 +225,12 @@ func (l *ladder) walk(ctx context.Context) error {
 			i = notify
 			continue
 		}
+		if r.conditional && !l.forced {
+			// The escalation added to a procedure without one runs only
+			// when a jump lands on it.
+			i++
+			continue
+		}
 		started = true
 		out, err := l.step(ctx, i)
 		if err != nil {
@@ -323,9 +329,7 @@ func (l *ladder) step(ctx context.Context, i int) (string, error) {
 		out string
 		err error
 	)
-	if r.conditional && !l.forced {
-		out, err = l.skip(ctx, i, "the customer's own procedure has no investigation step")
-	} else {
+	{
 		switch r.Action {
 		case runbook.ActCheck:
 			out, err = l.check(ctx, i)

@@ -6,6 +6,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/mamori-ops/mamori/remediator/journal"
 )
 
 // DefaultPort is the remediator's port, as registered for mamori.
@@ -32,6 +34,9 @@ type Options struct {
 	AgentSocket string
 	// Owner names this instance in the journal; empty is host:pid.
 	Owner string
+	// Journal, when set, is used instead of the SQLite file of
+	// journal.path (another implementation, a test's).
+	Journal journal.Journal
 }
 
 // AddFlags registers the remediator's flags on app.

@@ -179,8 +179,13 @@ func (l *ladder) emailData(kind, lang string) *EmailData {
 				d.Outputs = append(d.Outputs, cd)
 			}
 			switch c.Name {
-			case "restart", "console", "power_cycle", "reset_password":
+			case "restart", "reset_password":
 				sd.Command = displayLine(c)
+			case "console":
+				// The remote part: the console tool is the operators' business.
+				if cmd, err := l.render("restart", sd.Unit); err == nil && runbook.Action(h.Action) == runbook.ActConsoleRestart {
+					sd.Command = strings.Join(cmd.Argv, " ")
+				}
 			}
 		}
 		switch runbook.Action(h.Action) {
