@@ -253,7 +253,8 @@ type Journal interface {
 	// deduplicated by key, rejected ones done at once, resolved
 	// notifications applied to their incident, a decision for each.
 	Accept(ctx context.Context, arrivals []Arrival) ([]Accepted, error)
-	// Queued lists queued incidents, oldest first.
+	// Queued lists queued incidents, oldest first: their ID, check and
+	// host only (what a scheduler needs; Incident reads the rest).
 	Queued(ctx context.Context, limit int) ([]Incident, error)
 	// Claim moves a queued incident to running for owner; false when
 	// another owner took it first or it is not queued any more.

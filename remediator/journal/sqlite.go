@@ -453,7 +453,20 @@ func (j *SQLite) queryIncidents(ctx context.Context, query string, args ...any) 
 
 // Queued implements Journal.
 func (j *SQLite) Queued(ctx context.Context, limit int) ([]Incident, error) {
-	return j.queryIncidents(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE state = 'queued' ORDER BY id LIMIT ?`, limit)
+	rows, err := j.r.QueryContext(ctx, `SELECT id, check_id, host FROM incidents WHERE state = 'queued' ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("journal queue: %w", err)
+	}
+	defer rows.Close()
+	var out []Incident
+	for rows.Next() {
+		inc := Incident{State: Queued}
+		if err := rows.Scan(&inc.ID, &inc.Check, &inc.Host); err != nil {
+			return nil, fmt.Errorf("journal queue: %w", err)
+		}
+		out = append(out, inc)
+	}
+	return out, rows.Err()
 }
 
 // List implements Journal.

@@ -45,7 +45,7 @@ func TestAcceptDedupsAndAppliesResolved(t *testing.T) {
 		t.Fatalf("outcomes %+v", got)
 	}
 	q, err := j.Queued(ctx, 10)
-	if err != nil || len(q) != 1 || q[0].Key.Fingerprint != "a" || !q[0].Key.StartsAt.Equal(t0) || q[0].Labels["check"] != "http" {
+	if err != nil || len(q) != 1 || q[0].ID != got[0].IncidentID || q[0].Check != "http" || q[0].Host != "web1" {
 		t.Fatalf("queued %+v %v", q, err)
 	}
 	inc, _, _, err := j.Incident(ctx, got[2].IncidentID)
