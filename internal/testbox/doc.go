@@ -101,7 +101,7 @@
 // # Requirements
 //
 // Root; systemd-nspawn (package systemd-container), ip (iproute2), nft
-// (nftables), nsenter and unshare (util-linux), tar (scripts/testbox-setup.sh
-// installs them), and the services (scripts/setup-test.sh). Require skips a
-// test without them, or fails it under CI=true.
+// (nftables), nsenter and unshare (util-linux), tar, and the services:
+// scripts/setup-test.sh installs them all. Require skips a test without
+// them, or fails it under CI=true.
 package testbox
