@@ -39,7 +39,8 @@ func (l *ladder) spend(ctx context.Context, i int, service, kind string) (ok boo
 		s.note("%s", why)
 		if l.dry {
 			// Dry-run renders what would happen; it spends nothing and
-			// refuses nothing.
+			// refuses nothing. The caller releases one action slot.
+			l.e.actions.Add(1)
 			return true, s, nil
 		}
 		host, msvc := l.host.Name, svc

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"sync"
@@ -210,6 +211,12 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.serveIncidentJSON)
 	mux.HandleFunc("GET /incidents/{id}", a.serveIncidentHTML)
 	mux.HandleFunc("GET /{$}", a.serveStatusHTML)
+	// Profiles, as Prometheus and Alertmanager serve them.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

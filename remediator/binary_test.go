@@ -50,9 +50,15 @@ func freePort(t testing.TB) string {
 // ready.
 func startBinary(t testing.TB, bin, cfg string, args ...string) *running {
 	t.Helper()
+	return startBinaryLevel(t, bin, cfg, "debug", args...)
+}
+
+// startBinaryLevel is startBinary with a log level.
+func startBinaryLevel(t testing.TB, bin, cfg, logLevel string, args ...string) *running {
+	t.Helper()
 	addr := freePort(t)
 	p := &running{t: t, url: "http://" + addr, out: &syncBuffer{}, err: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"--config.file=" + cfg, "--web.listen-address=" + addr, "--log.level=debug"}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"--config.file=" + cfg, "--web.listen-address=" + addr, "--log.level=" + logLevel}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

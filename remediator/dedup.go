@@ -13,14 +13,14 @@ import (
 // resolved notification stops the incident's running ladder, a repeat does
 // nothing more. It counts every decision.
 func dedup(states []*alertState, results []journal.Accepted, m *metrics, sched *scheduler, logger log.Logger) {
-	wake := false
+	var wake []string
 	for i, st := range states {
 		r := results[i]
 		st.incidentID, st.outcome = r.IncidentID, r.Outcome
 		reason := st.reason
 		switch r.Outcome {
 		case journal.New:
-			reason, wake = ReasonAccepted, true
+			reason, wake = ReasonAccepted, append(wake, st.host.Name)
 			level.Info(logger).Log("msg", "incident accepted", "incident", r.IncidentID, "check", st.check.ID, "host", st.host.Name, "dry_run", st.dryRun)
 		case journal.Rejected:
 			level.Warn(logger).Log("msg", "alert rejected: nothing runs", "incident", r.IncidentID, "reason", st.reason, "detail", st.detail)
@@ -36,7 +36,7 @@ func dedup(states []*alertState, results []journal.Accepted, m *metrics, sched *
 		}
 		m.decisions.WithLabelValues(string(reason)).Inc()
 	}
-	if wake {
-		sched.Wake()
+	if len(wake) > 0 {
+		sched.Wake(wake...)
 	}
 }

@@ -161,6 +161,8 @@ func (e *engine) run(ctx context.Context, rc *runtime, id int64, resolved *atomi
 	if inc.Resolved() {
 		resolved.Store(true)
 	}
+	e.metrics.running.WithLabelValues(inc.Check).Inc()
+	defer e.metrics.running.WithLabelValues(inc.Check).Dec()
 	l := &ladder{
 		e: e, rc: rc, cfg: rc.cfg, inc: inc, host: h, hc: hc, rungs: rungsOf(hc),
 		history: map[int]journal.Step{}, resolved: resolved, logger: logger, dry: inc.DryRun,

@@ -32,17 +32,28 @@ type scheduler struct {
 	// running maps a running incident to its resolved flag.
 	running map[int64]*atomic.Bool
 	wg      sync.WaitGroup
+	// pending are hosts that may have queued incidents: an index of the
+	// journal fed by intake and by ladders that end, rebuilt from the
+	// journal at every tick, so that nothing queued is ever forgotten.
+	pending map[string]bool
 	// failing remembers the last dispatch error, to log only changes.
 	failing string
 }
 
 func newScheduler(j journal.Journal, e *engine, m *metrics, logger log.Logger, owner string, current func() *runtime) *scheduler {
 	return &scheduler{journal: j, engine: e, metrics: m, logger: logger, owner: owner, current: current,
-		wake: make(chan struct{}, 1), hosts: map[string]int64{}, running: map[int64]*atomic.Bool{}}
+		wake: make(chan struct{}, 1), hosts: map[string]int64{}, running: map[int64]*atomic.Bool{}, pending: map[string]bool{}}
 }
 
-// Wake asks for a dispatch round now.
-func (s *scheduler) Wake() {
+// Wake asks for a dispatch round now, for these hosts' queued incidents.
+func (s *scheduler) Wake(hosts ...string) {
+	if len(hosts) > 0 {
+		s.mu.Lock()
+		for _, h := range hosts {
+			s.pending[h] = true
+		}
+		s.mu.Unlock()
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -73,21 +84,40 @@ func (s *scheduler) Running() int {
 func (s *scheduler) run(ctx, ladderCtx context.Context, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	full := true
 	for {
-		s.dispatch(ctx, ladderCtx)
+		s.dispatch(ctx, ladderCtx, full)
+		full = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Under a burst, wakes come faster than ladders start: one
+			// round per gap serves them all.
+			if !sleep(ctx, dispatchGap) {
+				return
+			}
 		case <-t.C:
+			full = true
 		}
 	}
 }
 
+// dispatchGap is the least time between two dispatch rounds.
+const dispatchGap = 10 * time.Millisecond
+
 // wait waits for every ladder to return.
 func (s *scheduler) wait() { s.wg.Wait() }
 
-func (s *scheduler) dispatch(ctx, ladderCtx context.Context) {
+// hostLevelChecks go first on their host.
+func hostLevelChecks() []string { return []string{"ping", "ssh"} }
+
+// dispatch starts what it can: for each host that may have queued work and
+// runs no ladder, its next incident (journal.NextFor, an index seek). A
+// full round reads the whole queue instead (journal.Queued), to find what
+// no wake announced: incidents put back after an error, or recovered at
+// start.
+func (s *scheduler) dispatch(ctx, ladderCtx context.Context, full bool) {
 	rc := s.current()
 	s.mu.Lock()
 	free := rc.cfg.Workers - len(s.running)
@@ -95,26 +125,30 @@ func (s *scheduler) dispatch(ctx, ladderCtx context.Context) {
 	if free <= 0 {
 		return
 	}
-	queued, err := s.journal.Queued(ctx, 1000)
-	if err != nil {
-		s.logChange("cannot read the queue", err)
-		return
-	}
-	s.logChange("", nil)
-	// Host-level ladders first: a host that is down makes its service
-	// ladders pointless until it is back.
-	ordered := make([]journal.Incident, 0, len(queued))
-	for _, inc := range queued {
-		if hostLevel(inc.Check) {
-			ordered = append(ordered, inc)
+	var candidates []journal.Incident
+	if full {
+		queued, err := s.journal.Queued(ctx, hostLevelChecks(), 10000)
+		if err != nil {
+			s.logChange("cannot read the queue", err)
+			return
 		}
-	}
-	for _, inc := range queued {
-		if !hostLevel(inc.Check) {
-			ordered = append(ordered, inc)
+		candidates = queued
+		s.mu.Lock()
+		s.pending = map[string]bool{}
+		for _, inc := range queued {
+			s.pending[inc.Host] = true
 		}
+		s.mu.Unlock()
+	} else {
+		s.mu.Lock()
+		for h := range s.pending {
+			if _, busy := s.hosts[h]; !busy {
+				candidates = append(candidates, journal.Incident{Host: h})
+			}
+		}
+		s.mu.Unlock()
 	}
-	for _, inc := range ordered {
+	for _, inc := range candidates {
 		if free == 0 || ctx.Err() != nil {
 			return
 		}
@@ -127,17 +161,37 @@ func (s *scheduler) dispatch(ctx, ladderCtx context.Context) {
 		if busy {
 			continue
 		}
-		ok, err := s.journal.Claim(ctx, inc.ID, s.owner)
-		if err != nil || !ok {
+		release := func() {
 			s.mu.Lock()
 			delete(s.hosts, inc.Host)
 			s.mu.Unlock()
+		}
+		if inc.ID == 0 {
+			id, ok, err := s.journal.NextFor(ctx, inc.Host, hostLevelChecks())
+			if err != nil {
+				release()
+				s.logChange("cannot read the queue", err)
+				return
+			}
+			if !ok {
+				s.mu.Lock()
+				delete(s.hosts, inc.Host)
+				delete(s.pending, inc.Host)
+				s.mu.Unlock()
+				continue
+			}
+			inc.ID = id
+		}
+		ok, err := s.journal.Claim(ctx, inc.ID, s.owner)
+		if err != nil || !ok {
+			release()
 			if err != nil {
 				s.logChange("cannot claim an incident", err)
 				return
 			}
 			continue
 		}
+		s.logChange("", nil)
 		free--
 		s.start(ladderCtx, rc, inc)
 	}
@@ -149,11 +203,9 @@ func (s *scheduler) start(ctx context.Context, rc *runtime, inc journal.Incident
 	s.mu.Lock()
 	s.running[inc.ID] = flag
 	s.mu.Unlock()
-	s.metrics.running.WithLabelValues(inc.Check).Inc()
 	s.wg.Go(func() {
 		var err error
 		defer func() {
-			s.metrics.running.WithLabelValues(inc.Check).Dec()
 			s.mu.Lock()
 			delete(s.running, inc.ID)
 			delete(s.hosts, inc.Host)
@@ -161,7 +213,7 @@ func (s *scheduler) start(ctx context.Context, rc *runtime, inc journal.Incident
 			if err == nil {
 				// The host is free: its next incident may start. After an
 				// error the next round waits for the tick.
-				s.Wake()
+				s.Wake(inc.Host)
 			}
 		}()
 		err = s.engine.run(ctx, rc, inc.ID, flag)

@@ -37,7 +37,12 @@ func (s *stepRec) note(format string, args ...any) {
 // (restart, reboot) when it is about to act; service is what it acts on.
 func (l *ladder) begin(ctx context.Context, i int, service, budget string) (*stepRec, error) {
 	s := journal.Step{IncidentID: l.inc.ID, Index: i, Action: string(l.rungs[i].Action), Host: l.host.Name,
-		Service: service, Budget: budget}
+		Service: service, Budget: budget, StartedAt: l.e.now()}
+	if l.dry {
+		// Nothing will run: the step is journaled whole when it ends.
+		s.State = journal.StepStarted
+		return &stepRec{Step: s}, nil
+	}
 	id, err := l.e.journal.BeginStep(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStop, err)
@@ -51,6 +56,16 @@ func (l *ladder) begin(ctx context.Context, i int, service, budget string) (*ste
 func (l *ladder) end(ctx context.Context, s *stepRec, out string) (string, error) {
 	s.Outcome, s.State = out, journal.StepFinished
 	s.Detail = joinNotes(s.notes)
+	if l.dry {
+		s.FinishedAt = l.e.now()
+		id, err := l.e.journal.RecordStep(ctx, s.Step)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", errStop, err)
+		}
+		s.ID = id
+		l.history[s.Index] = s.Step
+		return out, nil
+	}
 	if err := l.e.journal.EndStep(ctx, s.Step); err != nil {
 		return "", fmt.Errorf("%w: %w", errStop, err)
 	}
@@ -198,14 +213,12 @@ func (l *ladder) runLocal(ctx context.Context, s *stepRec, cmd remote.Command) (
 	return l.record(ctx, s, cmd.Name, targetLocal, line, func() (remote.Result, error) { return local.Run(ctx, cmd) })
 }
 
-func (l *ladder) recordDry(ctx context.Context, s *stepRec, name, target, line string) error {
+// recordDry keeps a rendered command with its step, journaled when the
+// step ends.
+func (l *ladder) recordDry(_ context.Context, s *stepRec, name, target, line string) error {
 	now := l.e.now()
-	_, err := l.e.journal.BeginCommand(ctx, journal.Command{IncidentID: l.inc.ID, StepID: s.ID, Name: name, Target: target,
-		Line: line, DryRun: true, StartedAt: now, FinishedAt: now, Err: "dry-run: rendered, not run"})
-	if err != nil {
-		return fmt.Errorf("%w: %w", errStop, err)
-	}
-	s.Commands = append(s.Commands, journal.Command{Name: name, Target: target, Line: line, DryRun: true})
+	s.Commands = append(s.Commands, journal.Command{IncidentID: l.inc.ID, Name: name, Target: target, Line: line,
+		DryRun: true, StartedAt: now, FinishedAt: now, Err: "dry-run: rendered, not run"})
 	return errDryRun
 }
 

@@ -253,9 +253,13 @@ type Journal interface {
 	// deduplicated by key, rejected ones done at once, resolved
 	// notifications applied to their incident, a decision for each.
 	Accept(ctx context.Context, arrivals []Arrival) ([]Accepted, error)
-	// Queued lists queued incidents, oldest first: their ID, check and
-	// host only (what a scheduler needs; Incident reads the rest).
-	Queued(ctx context.Context, limit int) ([]Incident, error)
+	// Queued returns the next queued incident of each host with queued
+	// work, oldest first: an incident of a check listed in first (a
+	// host-level check) before the host's others. Only ID and Host are set:
+	// what a scheduler needs; Incident reads the rest.
+	Queued(ctx context.Context, first []string, limit int) ([]Incident, error)
+	// NextFor is Queued for one host: its next incident, if any.
+	NextFor(ctx context.Context, host string, first []string) (int64, bool, error)
 	// Claim moves a queued incident to running for owner; false when
 	// another owner took it first or it is not queued any more.
 	Claim(ctx context.Context, id int64, owner string) (bool, error)
@@ -273,6 +277,9 @@ type Journal interface {
 	BeginStep(ctx context.Context, s Step) (int64, error)
 	// EndStep records a step's outcome.
 	EndStep(ctx context.Context, s Step) error
+	// RecordStep records a finished step with its commands in one write
+	// (a dry-run step: nothing ran, so nothing needed recording first).
+	RecordStep(ctx context.Context, s Step) (int64, error)
 	// BeginCommand records a command before it runs; one with FinishedAt
 	// set is recorded complete.
 	BeginCommand(ctx context.Context, c Command) (int64, error)

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS incidents (
 );
 CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, id);
 CREATE INDEX IF NOT EXISTS incidents_host ON incidents (host, id);
+CREATE INDEX IF NOT EXISTS incidents_queue ON incidents (state, host, id);
+CREATE INDEX IF NOT EXISTS incidents_queue_check ON incidents (state, host, check_id, id);
 CREATE TABLE IF NOT EXISTS steps (
 	id          INTEGER PRIMARY KEY,
 	incident_id INTEGER NOT NULL REFERENCES incidents (id),
@@ -114,19 +116,34 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_incident ON decisions (incident_id);
 `
 
-// maxBatch bounds how many writes share one transaction.
-const maxBatch = 256
+// maxBatch bounds how many writes share one transaction; maxLow bounds
+// the ladder writes among them, so that a webhook waits for at most a few
+// of them before its own commit.
+const (
+	maxBatch = 256
+	maxLow   = 16
+)
+
+// checkpointEvery is how often the WAL is copied into the database, by a
+// connection of its own (PASSIVE: it never blocks the writer, and the
+// writer never pays for a checkpoint at commit).
+const checkpointEvery = time.Second
 
 // SQLite is the embedded journal: one file, WAL mode, synchronous=FULL so a
 // committed write survives a power loss. Writes go through one goroutine
 // that commits whatever is waiting in one transaction (group commit): many
 // concurrent webhooks share one fsync, and a failing write rolls back to
-// its own savepoint without touching the others of the batch.
+// its own savepoint without touching the others of the batch. Webhooks'
+// writes go first: ladders wait, Alertmanager does not.
 type SQLite struct {
 	path    string
-	w       *sql.DB // the one writer connection
+	w       *sql.DB   // the one writer connection...
+	conn    *sql.Conn // ...held by the committer
+	wstmts  map[string]*sql.Stmt
 	r       *sql.DB // readers, in parallel with the writer (WAL)
-	ops     chan writeOp
+	rstmts  sync.Map
+	ckpt    *sql.DB // the checkpointer
+	hi, lo  chan writeOp
 	closing chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -134,8 +151,88 @@ type SQLite struct {
 }
 
 type writeOp struct {
-	fn   func(*sql.Tx) error
+	fn   func(*txn) error
 	errc chan error
+}
+
+// txn is the committer's transaction: statements prepared once on the
+// writer connection and reused (parsing SQL is most of a small write's
+// cost).
+type txn struct {
+	j *SQLite
+}
+
+func (t *txn) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := t.j.wstmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.j.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	t.j.wstmts[q] = st
+	return st, nil
+}
+
+// Exec runs a write.
+func (t *txn) Exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+// QueryRow runs a query of one row.
+func (t *txn) QueryRow(q string, args ...any) *sql.Row {
+	st, err := t.stmt(q)
+	if err != nil {
+		// A Row carrying the error: QueryRow on a closed statement.
+		return t.j.conn.QueryRowContext(context.Background(), q, args...)
+	}
+	return st.QueryRow(args...)
+}
+
+// Query runs a query.
+func (t *txn) Query(q string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.Query(args...)
+}
+
+// rstmt is a reader's prepared statement, shared by every reader
+// connection.
+func (j *SQLite) rstmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := j.rstmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := j.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := j.rstmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (j *SQLite) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := j.rstmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (j *SQLite) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := j.rstmt(ctx, q)
+	if err != nil {
+		return j.r.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // OpenSQLite opens (creating when absent) the journal at path. now is the
@@ -151,7 +248,8 @@ func OpenSQLite(path string, now func() time.Time) (*SQLite, error) {
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
-		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"}, extra...) {
+		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)",
+			"wal_autocheckpoint(0)"}, extra...) {
 			q.Add("_pragma", p)
 		}
 		return "file:" + path + "?" + q.Encode()
@@ -173,17 +271,50 @@ func OpenSQLite(path string, now func() time.Time) (*SQLite, error) {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
+	ckpt, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	conn, err := w.Conn(context.Background())
+	if err != nil {
+		w.Close()
+		r.Close()
+		ckpt.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
 	j := &SQLite{
 		path:    path,
 		w:       w,
+		conn:    conn,
+		wstmts:  map[string]*sql.Stmt{},
 		r:       r,
-		ops:     make(chan writeOp),
+		ckpt:    ckpt,
+		hi:      make(chan writeOp),
+		lo:      make(chan writeOp),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		now:     now,
 	}
 	go j.committer()
+	go j.checkpointer()
 	return j, nil
+}
+
+// checkpointer copies the WAL into the database file in the background.
+func (j *SQLite) checkpointer() {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.closing:
+			return
+		case <-t.C:
+			_, _ = j.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func migrate(db *sql.DB) error {
@@ -207,22 +338,38 @@ func migrate(db *sql.DB) error {
 // Path is the journal's file.
 func (j *SQLite) Path() string { return j.path }
 
-// committer runs every write, batching what waits.
+// committer runs every write, batching what waits: every webhook write
+// that is waiting, and at most maxLow of the others.
 func (j *SQLite) committer() {
 	defer close(j.done)
 	batch := make([]writeOp, 0, maxBatch)
 	for {
 		select {
-		case op := <-j.ops:
+		case op := <-j.hi:
+			batch = append(batch[:0], op)
+		case op := <-j.lo:
 			batch = append(batch[:0], op)
 		case <-j.closing:
 			return
 		}
+		low := 0
 	fill:
 		for len(batch) < maxBatch {
 			select {
-			case op := <-j.ops:
+			case op := <-j.hi:
 				batch = append(batch, op)
+				continue
+			default:
+			}
+			if low >= maxLow {
+				break
+			}
+			select {
+			case op := <-j.hi:
+				batch = append(batch, op)
+			case op := <-j.lo:
+				batch = append(batch, op)
+				low++
 			default:
 				break fill
 			}
@@ -233,12 +380,15 @@ func (j *SQLite) committer() {
 
 func (j *SQLite) commit(batch []writeOp) {
 	errs := make([]error, len(batch))
-	tx, err := j.w.Begin()
+	t := &txn{j: j}
+	_, err := t.Exec(`BEGIN IMMEDIATE`)
 	if err == nil {
 		for i, op := range batch {
-			errs[i] = savepoint(tx, op.fn)
+			errs[i] = savepoint(t, op.fn)
 		}
-		err = tx.Commit()
+		if _, err = t.Exec(`COMMIT`); err != nil {
+			_, _ = j.conn.ExecContext(context.Background(), `ROLLBACK`)
+		}
 	}
 	for i, op := range batch {
 		if err != nil {
@@ -249,27 +399,36 @@ func (j *SQLite) commit(batch []writeOp) {
 }
 
 // savepoint runs fn so that its failure undoes only its own writes.
-func savepoint(tx *sql.Tx, fn func(*sql.Tx) error) error {
-	if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+func savepoint(t *txn, fn func(*txn) error) error {
+	if _, err := t.Exec(`SAVEPOINT op`); err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		if _, rerr := tx.Exec(`ROLLBACK TO op`); rerr != nil {
+	if err := fn(t); err != nil {
+		if _, rerr := t.Exec(`ROLLBACK TO op`); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		_, _ = tx.Exec(`RELEASE op`)
+		_, _ = t.Exec(`RELEASE op`)
 		return err
 	}
-	_, err := tx.Exec(`RELEASE op`)
+	_, err := t.Exec(`RELEASE op`)
 	return err
 }
 
 // write runs fn once, in the next group commit, and returns once the batch
 // is durable. What fn computes is valid only when write returns nil.
-func (j *SQLite) write(ctx context.Context, fn func(*sql.Tx) error) error {
+func (j *SQLite) write(ctx context.Context, fn func(*txn) error) error {
+	return j.submit(ctx, j.lo, fn)
+}
+
+// writeFirst is write for webhooks: ahead of the ladders' writes.
+func (j *SQLite) writeFirst(ctx context.Context, fn func(*txn) error) error {
+	return j.submit(ctx, j.hi, fn)
+}
+
+func (j *SQLite) submit(ctx context.Context, lane chan writeOp, fn func(*txn) error) error {
 	op := writeOp{fn: fn, errc: make(chan error, 1)}
 	select {
-	case j.ops <- op:
+	case lane <- op:
 	case <-j.closing:
 		return ErrClosed
 	case <-ctx.Done():
@@ -285,7 +444,13 @@ func (j *SQLite) write(ctx context.Context, fn func(*sql.Tx) error) error {
 func (j *SQLite) Close() error {
 	j.once.Do(func() { close(j.closing) })
 	<-j.done
-	return errors.Join(j.r.Close(), j.w.Close())
+	// A last checkpoint leaves a compact file behind.
+	_, _ = j.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	for _, st := range j.wstmts {
+		st.Close()
+	}
+	j.wstmts = map[string]*sql.Stmt{}
+	return errors.Join(j.r.Close(), j.ckpt.Close(), j.conn.Close(), j.w.Close())
 }
 
 // ts stores times as Unix nanoseconds, 0 for the zero time.
@@ -322,7 +487,7 @@ func boolInt(b bool) int {
 func (j *SQLite) Accept(ctx context.Context, arrivals []Arrival) ([]Accepted, error) {
 	out := make([]Accepted, len(arrivals))
 	now := j.now()
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.writeFirst(ctx, func(tx *txn) error {
 		for i, a := range arrivals {
 			acc, err := accept(tx, a, now)
 			if err != nil {
@@ -338,7 +503,7 @@ func (j *SQLite) Accept(ctx context.Context, arrivals []Arrival) ([]Accepted, er
 	return out, nil
 }
 
-func accept(tx *sql.Tx, a Arrival, now time.Time) (Accepted, error) {
+func accept(tx *txn, a Arrival, now time.Time) (Accepted, error) {
 	inc := a.Incident
 	var (
 		id       int64
@@ -435,7 +600,7 @@ func scanIncident(s scanner) (Incident, error) {
 }
 
 func (j *SQLite) queryIncidents(ctx context.Context, query string, args ...any) ([]Incident, error) {
-	rows, err := j.r.QueryContext(ctx, query, args...)
+	rows, err := j.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal query: %w", err)
 	}
@@ -451,9 +616,18 @@ func (j *SQLite) queryIncidents(ctx context.Context, query string, args ...any) 
 	return out, rows.Err()
 }
 
-// Queued implements Journal.
-func (j *SQLite) Queued(ctx context.Context, limit int) ([]Incident, error) {
-	rows, err := j.r.QueryContext(ctx, `SELECT id, check_id, host FROM incidents WHERE state = 'queued' ORDER BY id LIMIT ?`, limit)
+// Queued implements Journal: one pass over the queue index, one row per
+// host.
+func (j *SQLite) Queued(ctx context.Context, first []string, limit int) ([]Incident, error) {
+	in, args := "''", []any{}
+	if len(first) > 0 {
+		in = strings.TrimSuffix(strings.Repeat("?,", len(first)), ",")
+		for _, c := range first {
+			args = append(args, c)
+		}
+	}
+	rows, err := j.query(ctx, `SELECT host, COALESCE(min(CASE WHEN check_id IN (`+in+`) THEN id END), min(id)) AS next
+		FROM incidents WHERE state = 'queued' GROUP BY host ORDER BY next LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("journal queue: %w", err)
 	}
@@ -461,12 +635,40 @@ func (j *SQLite) Queued(ctx context.Context, limit int) ([]Incident, error) {
 	var out []Incident
 	for rows.Next() {
 		inc := Incident{State: Queued}
-		if err := rows.Scan(&inc.ID, &inc.Check, &inc.Host); err != nil {
+		if err := rows.Scan(&inc.Host, &inc.ID); err != nil {
 			return nil, fmt.Errorf("journal queue: %w", err)
 		}
 		out = append(out, inc)
 	}
 	return out, rows.Err()
+}
+
+// NextFor implements Journal: two index seeks.
+func (j *SQLite) NextFor(ctx context.Context, host string, first []string) (int64, bool, error) {
+	var id int64
+	if len(first) > 0 {
+		in := strings.TrimSuffix(strings.Repeat("?,", len(first)), ",")
+		args := []any{host}
+		for _, c := range first {
+			args = append(args, c)
+		}
+		err := j.queryRow(ctx, `SELECT id FROM incidents WHERE state = 'queued' AND host = ? AND check_id IN (`+in+`)
+			ORDER BY id LIMIT 1`, args...).Scan(&id)
+		if err == nil {
+			return id, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, fmt.Errorf("journal queue: %w", err)
+		}
+	}
+	err := j.queryRow(ctx, `SELECT id FROM incidents WHERE state = 'queued' AND host = ? ORDER BY id LIMIT 1`, host).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("journal queue: %w", err)
+	}
+	return id, true, nil
 }
 
 // List implements Journal.
@@ -498,7 +700,7 @@ func (j *SQLite) List(ctx context.Context, f Filter) ([]Incident, error) {
 // Claim implements Journal.
 func (j *SQLite) Claim(ctx context.Context, id int64, owner string) (bool, error) {
 	var ok bool
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE incidents SET state = 'running', owner = ?, updated_at = ? WHERE id = ? AND state = 'queued'`,
 			owner, ts(j.now()), id)
 		if err != nil {
@@ -513,7 +715,7 @@ func (j *SQLite) Claim(ctx context.Context, id int64, owner string) (bool, error
 
 // Release implements Journal.
 func (j *SQLite) Release(ctx context.Context, id int64) error {
-	return j.write(ctx, func(tx *sql.Tx) error {
+	return j.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE incidents SET state = 'queued', owner = '', updated_at = ? WHERE id = ? AND state = 'running'`, ts(j.now()), id)
 		return err
 	})
@@ -522,7 +724,7 @@ func (j *SQLite) Release(ctx context.Context, id int64) error {
 // Recover implements Journal.
 func (j *SQLite) Recover(ctx context.Context) ([]int64, error) {
 	var ids []int64
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.write(ctx, func(tx *txn) error {
 		ids = ids[:0]
 		rows, err := tx.Query(`SELECT id FROM incidents WHERE state = 'running' ORDER BY id`)
 		if err != nil {
@@ -548,7 +750,7 @@ func (j *SQLite) Recover(ctx context.Context) ([]int64, error) {
 
 // Incident implements Journal.
 func (j *SQLite) Incident(ctx context.Context, id int64) (*Incident, []Step, []Email, error) {
-	inc, err := scanIncident(j.r.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
+	inc, err := scanIncident(j.queryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, nil, ErrNotFound
 	}
@@ -567,7 +769,7 @@ func (j *SQLite) Incident(ctx context.Context, id int64) (*Incident, []Step, []E
 }
 
 func (j *SQLite) steps(ctx context.Context, id int64) ([]Step, error) {
-	rows, err := j.r.QueryContext(ctx, `SELECT id, idx, action, host, service, budget, state, outcome, detail, started_at, finished_at
+	rows, err := j.query(ctx, `SELECT id, idx, action, host, service, budget, state, outcome, detail, started_at, finished_at
 		FROM steps WHERE incident_id = ? ORDER BY idx`, id)
 	if err != nil {
 		return nil, fmt.Errorf("journal steps: %w", err)
@@ -589,7 +791,7 @@ func (j *SQLite) steps(ctx context.Context, id int64) ([]Step, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	crows, err := j.r.QueryContext(ctx, `SELECT id, step_id, name, target, line, dry_run, exit_code, output, truncated, error,
+	crows, err := j.query(ctx, `SELECT id, step_id, name, target, line, dry_run, exit_code, output, truncated, error,
 		started_at, finished_at FROM commands WHERE incident_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("journal commands: %w", err)
@@ -620,7 +822,7 @@ func (j *SQLite) steps(ctx context.Context, id int64) ([]Step, error) {
 }
 
 func (j *SQLite) emails(ctx context.Context, where string, args ...any) ([]Email, error) {
-	rows, err := j.r.QueryContext(ctx, `SELECT id, incident_id, step_idx, kind, sender, recipients, subject, body, status, attempts,
+	rows, err := j.query(ctx, `SELECT id, incident_id, step_idx, kind, sender, recipients, subject, body, status, attempts,
 		next_attempt_at, last_error, created_at, sent_at FROM emails `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal emails: %w", err)
@@ -650,7 +852,7 @@ func (j *SQLite) BeginStep(ctx context.Context, s Step) (int64, error) {
 	if s.StartedAt.IsZero() {
 		s.StartedAt = j.now()
 	}
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.write(ctx, func(tx *txn) error {
 		return tx.QueryRow(`INSERT INTO steps (incident_id, idx, action, host, service, budget, state, detail, started_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'started', ?, ?)
 			ON CONFLICT (incident_id, idx) DO UPDATE SET state = 'started', budget = excluded.budget,
@@ -666,12 +868,54 @@ func (j *SQLite) EndStep(ctx context.Context, s Step) error {
 	if s.FinishedAt.IsZero() {
 		s.FinishedAt = j.now()
 	}
-	return j.write(ctx, func(tx *sql.Tx) error {
+	return j.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE steps SET state = 'finished', outcome = ?, detail = ?, finished_at = ?,
 			budget = CASE WHEN ? != '' THEN ? ELSE budget END WHERE id = ?`,
 			s.Outcome, s.Detail, ts(s.FinishedAt), s.Budget, s.Budget, s.ID)
 		return err
 	})
+}
+
+// RecordStep implements Journal.
+func (j *SQLite) RecordStep(ctx context.Context, s Step) (int64, error) {
+	now := j.now()
+	if s.StartedAt.IsZero() {
+		s.StartedAt = now
+	}
+	if s.FinishedAt.IsZero() {
+		s.FinishedAt = now
+	}
+	var id int64
+	err := j.write(ctx, func(tx *txn) error {
+		if err := tx.QueryRow(`INSERT INTO steps (incident_id, idx, action, host, service, budget, state, outcome, detail, started_at, finished_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'finished', ?, ?, ?, ?)
+			ON CONFLICT (incident_id, idx) DO UPDATE SET state = 'finished', budget = excluded.budget, outcome = excluded.outcome,
+				detail = excluded.detail, started_at = excluded.started_at, finished_at = excluded.finished_at
+			RETURNING id`,
+			s.IncidentID, s.Index, s.Action, s.Host, s.Service, s.Budget, s.Outcome, s.Detail, ts(s.StartedAt), ts(s.FinishedAt)).Scan(&id); err != nil {
+			return err
+		}
+		for _, c := range s.Commands {
+			var exit sql.NullInt64
+			if c.ExitCode != nil {
+				exit = sql.NullInt64{Int64: int64(*c.ExitCode), Valid: true}
+			}
+			if c.StartedAt.IsZero() {
+				c.StartedAt = s.StartedAt
+			}
+			if c.FinishedAt.IsZero() {
+				c.FinishedAt = s.FinishedAt
+			}
+			if _, err := tx.Exec(`INSERT INTO commands (incident_id, step_id, name, target, line, dry_run, exit_code, output, truncated,
+				error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				s.IncidentID, id, c.Name, c.Target, c.Line, boolInt(c.DryRun), exit, c.Output, boolInt(c.Truncated),
+				c.Err, ts(c.StartedAt), ts(c.FinishedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return id, err
 }
 
 // BeginCommand implements Journal. A command with FinishedAt set (a
@@ -685,7 +929,7 @@ func (j *SQLite) BeginCommand(ctx context.Context, c Command) (int64, error) {
 	if c.ExitCode != nil {
 		exit = sql.NullInt64{Int64: int64(*c.ExitCode), Valid: true}
 	}
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(`INSERT INTO commands (incident_id, step_id, name, target, line, dry_run, exit_code, output, truncated,
 			error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.IncidentID, c.StepID, c.Name, c.Target, c.Line, boolInt(c.DryRun), exit, c.Output, boolInt(c.Truncated),
@@ -708,7 +952,7 @@ func (j *SQLite) EndCommand(ctx context.Context, c Command) error {
 	if c.ExitCode != nil {
 		exit = sql.NullInt64{Int64: int64(*c.ExitCode), Valid: true}
 	}
-	return j.write(ctx, func(tx *sql.Tx) error {
+	return j.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE commands SET exit_code = ?, output = ?, truncated = ?, error = ?, finished_at = ? WHERE id = ?`,
 			exit, c.Output, boolInt(c.Truncated), c.Err, ts(c.FinishedAt), c.ID)
 		return err
@@ -725,7 +969,7 @@ func (j *SQLite) QueueEmail(ctx context.Context, e Email) (int64, error) {
 	if e.NextAttempt.IsZero() {
 		e.NextAttempt = now
 	}
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.write(ctx, func(tx *txn) error {
 		if _, err := tx.Exec(`INSERT INTO emails (incident_id, step_idx, kind, sender, recipients, subject, body, status, next_attempt_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id, step_idx, kind) DO NOTHING`,
 			e.IncidentID, e.StepIndex, e.Kind, e.From, toJSON(e.To), e.Subject, e.Body, e.Status, ts(e.NextAttempt), ts(now)); err != nil {
@@ -739,7 +983,7 @@ func (j *SQLite) QueueEmail(ctx context.Context, e Email) (int64, error) {
 // Finish implements Journal.
 func (j *SQLite) Finish(ctx context.Context, id int64, result, detail string) error {
 	now := ts(j.now())
-	return j.write(ctx, func(tx *sql.Tx) error {
+	return j.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE incidents SET state = 'done', result = ?, detail = CASE WHEN ? != '' THEN ? ELSE detail END,
 			finished_at = ?, updated_at = ? WHERE id = ?`, result, detail, detail, now, now, id)
 		if err != nil {
@@ -757,7 +1001,7 @@ func (j *SQLite) Decide(ctx context.Context, d Decision) error {
 	if d.At.IsZero() {
 		d.At = j.now()
 	}
-	return j.write(ctx, func(tx *sql.Tx) error {
+	return j.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO decisions (incident_id, fingerprint, starts_at, status, reason, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			d.IncidentID, d.Key.Fingerprint, ts(d.Key.StartsAt), d.Status, d.Reason, d.Detail, ts(d.At))
 		return err
@@ -767,7 +1011,7 @@ func (j *SQLite) Decide(ctx context.Context, d Decision) error {
 // Decisions lists the decisions about one incident, oldest first (for
 // tests and the API).
 func (j *SQLite) Decisions(ctx context.Context, incidentID int64) ([]Decision, error) {
-	rows, err := j.r.QueryContext(ctx, `SELECT id, fingerprint, starts_at, status, reason, detail, at FROM decisions
+	rows, err := j.query(ctx, `SELECT id, fingerprint, starts_at, status, reason, detail, at FROM decisions
 		WHERE incident_id = ? ORDER BY id`, incidentID)
 	if err != nil {
 		return nil, fmt.Errorf("journal decisions: %w", err)
@@ -789,7 +1033,7 @@ func (j *SQLite) Decisions(ctx context.Context, incidentID int64) ([]Decision, e
 // CountBudget implements Journal.
 func (j *SQLite) CountBudget(ctx context.Context, q BudgetQuery) (int, error) {
 	var n int
-	err := j.r.QueryRowContext(ctx, `SELECT count(*) FROM steps WHERE budget = ? AND host = ? AND service = ? AND started_at >= ?`,
+	err := j.queryRow(ctx, `SELECT count(*) FROM steps WHERE budget = ? AND host = ? AND service = ? AND started_at >= ?`,
 		q.Budget, q.Host, q.Service, ts(q.Since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("journal budget: %w", err)
@@ -805,7 +1049,7 @@ func (j *SQLite) DueEmails(ctx context.Context, now time.Time, limit int) ([]Ema
 // EmailAttempt implements Journal.
 func (j *SQLite) EmailAttempt(ctx context.Context, id int64, status string, next time.Time, lastErr string) error {
 	now := ts(j.now())
-	return j.write(ctx, func(tx *sql.Tx) error {
+	return j.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE emails SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
 			sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?`,
 			status, ts(next), lastErr, status, now, id)
@@ -816,16 +1060,16 @@ func (j *SQLite) EmailAttempt(ctx context.Context, id int64, status string, next
 // PendingEmails implements Journal.
 func (j *SQLite) PendingEmails(ctx context.Context) (int, error) {
 	var n int
-	err := j.r.QueryRowContext(ctx, `SELECT count(*) FROM emails WHERE status = 'pending'`).Scan(&n)
+	err := j.queryRow(ctx, `SELECT count(*) FROM emails WHERE status = 'pending'`).Scan(&n)
 	return n, err
 }
 
 // Stats counts incidents and decisions, for the benchmark's report.
 func (j *SQLite) Stats(ctx context.Context) (incidents, decisions int, err error) {
-	if err = j.r.QueryRowContext(ctx, `SELECT count(*) FROM incidents`).Scan(&incidents); err != nil {
+	if err = j.queryRow(ctx, `SELECT count(*) FROM incidents`).Scan(&incidents); err != nil {
 		return 0, 0, err
 	}
-	err = j.r.QueryRowContext(ctx, `SELECT count(*) FROM decisions`).Scan(&decisions)
+	err = j.queryRow(ctx, `SELECT count(*) FROM decisions`).Scan(&decisions)
 	return incidents, decisions, err
 }
 

@@ -44,8 +44,8 @@ func TestAcceptDedupsAndAppliesResolved(t *testing.T) {
 	if got[0].Outcome != New || got[1].Outcome != Duplicate || got[1].IncidentID != got[0].IncidentID || got[2].Outcome != Rejected {
 		t.Fatalf("outcomes %+v", got)
 	}
-	q, err := j.Queued(ctx, 10)
-	if err != nil || len(q) != 1 || q[0].ID != got[0].IncidentID || q[0].Check != "http" || q[0].Host != "web1" {
+	q, err := j.Queued(ctx, []string{"ping"}, 10)
+	if err != nil || len(q) != 1 || q[0].ID != got[0].IncidentID || q[0].Host != "web1" {
 		t.Fatalf("queued %+v %v", q, err)
 	}
 	inc, _, _, err := j.Incident(ctx, got[2].IncidentID)
@@ -72,6 +72,40 @@ func TestAcceptDedupsAndAppliesResolved(t *testing.T) {
 	ds, err := j.Decisions(ctx, got[0].IncidentID)
 	if err != nil || len(ds) != 2 || ds[0].Reason != DecisionResolved || ds[1].Reason != DecisionDuplicate {
 		t.Fatalf("decisions %+v %v", ds, err)
+	}
+}
+
+// TestQueuedOnePerHostHostLevelFirst: the scheduler's view of the queue.
+func TestQueuedOnePerHostHostLevelFirst(t *testing.T) {
+	ctx := context.Background()
+	j := open(t)
+	mk := func(fp, check, host string) Arrival {
+		a := arrival(fp, "firing", true)
+		a.Incident.Check, a.Incident.Host = check, host
+		return a
+	}
+	got, err := j.Accept(ctx, []Arrival{mk("1", "http", "a"), mk("2", "imap", "a"), mk("3", "ping", "a"), mk("4", "smtp", "b"), mk("5", "ssh", "b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := j.Queued(ctx, []string{"ping", "ssh"}, 10)
+	if err != nil || len(q) != 2 || q[0].Host != "a" || q[0].ID != got[2].IncidentID || q[1].Host != "b" || q[1].ID != got[4].IncidentID {
+		t.Fatalf("queued %+v %v", q, err)
+	}
+	q, _ = j.Queued(ctx, nil, 10)
+	if len(q) != 2 || q[0].ID != got[0].IncidentID || q[1].ID != got[3].IncidentID {
+		t.Fatalf("queued without host-level checks %+v", q)
+	}
+	for host, want := range map[string]int64{"a": got[2].IncidentID, "b": got[4].IncidentID} {
+		if id, ok, err := j.NextFor(ctx, host, []string{"ping", "ssh"}); err != nil || !ok || id != want {
+			t.Fatalf("next for %s: %d %v %v, want %d", host, id, ok, err, want)
+		}
+	}
+	if id, ok, _ := j.NextFor(ctx, "a", nil); !ok || id != got[0].IncidentID {
+		t.Fatalf("next for a without host-level checks: %d", id)
+	}
+	if _, ok, err := j.NextFor(ctx, "c", []string{"ping"}); ok || err != nil {
+		t.Fatalf("next for an idle host: %v %v", ok, err)
 	}
 }
 
@@ -232,7 +266,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	q, err := j.Queued(ctx, 10)
+	q, err := j.Queued(ctx, nil, 10)
 	if err != nil || len(q) != 1 {
 		t.Fatalf("after reopen: %+v %v", q, err)
 	}
