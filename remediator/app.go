@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/mamori-ops/mamori/exporter/probe"
 	"github.com/mamori-ops/mamori/inventory"
 	"github.com/mamori-ops/mamori/remediator/journal"
 	"github.com/mamori-ops/mamori/remediator/mail"
@@ -96,9 +97,18 @@ func New(o Options, logger log.Logger, slogger *slog.Logger) (*App, error) {
 		h, _ := os.Hostname()
 		owner = h + ":" + strconv.Itoa(os.Getpid())
 	}
+	reprober := o.Reprober
+	if reprober == nil && o.Probe != nil {
+		r, err := probe.NewRunner(o.Probe, nil, log.With(logger, "component", "reprobe"))
+		if err != nil {
+			j.Close()
+			return nil, fmt.Errorf("probe flags: %w", err)
+		}
+		reprober = NewProbeReprober(r)
+	}
 	a.mailer = newMailer(j, a.metrics, log.With(logger, "component", "mailer"), now, a.current)
 	a.engine = &engine{journal: j, metrics: a.metrics, logger: log.With(logger, "component", "ladder"),
-		reprober: o.Reprober, now: now, wakeMailer: a.mailer.Wake, agentSocket: o.AgentSocket}
+		reprober: reprober, now: now, wakeMailer: a.mailer.Wake, agentSocket: o.AgentSocket}
 	a.sched = newScheduler(j, a.engine, a.metrics, log.With(logger, "component", "scheduler"), owner, a.current)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

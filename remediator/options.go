@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/mamori-ops/mamori/exporter/probe"
 	"github.com/mamori-ops/mamori/remediator/journal"
 )
 
@@ -22,8 +23,10 @@ type Options struct {
 	DryRun bool
 	Web    *web.FlagConfig
 
-	// Reprober re-probes checks from outside (the exporter's probe
-	// package); nil verifies over SSH only.
+	// Probe configures the re-probes: the exporter's --probe.* flags.
+	Probe *probe.Config
+	// Reprober re-probes checks from outside; nil means the exporter's
+	// probers configured by Probe, and without Probe, SSH checks only.
 	Reprober Reprober
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -47,5 +50,8 @@ func AddFlags(app *kingpin.Application) *Options {
 	app.Flag("dry-run", "Render and journal every command and email without running or sending any, whatever the configuration says.").
 		Default("false").BoolVar(&o.DryRun)
 	o.Web = kingpinflag.AddFlags(app, DefaultPort)
+	// The re-probe is the exporter's own prober, with its flags: a check is
+	// verified by the same dialogue that found it failing.
+	o.Probe = probe.AddFlags(app)
 	return o
 }
