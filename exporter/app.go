@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/mamori-ops/mamori/exporter/host"
+	"github.com/mamori-ops/mamori/exporter/probe"
 	"github.com/mamori-ops/mamori/inventory"
 )
 
@@ -35,6 +36,7 @@ type App struct {
 	slogger  *slog.Logger
 	registry *prometheus.Registry
 	host     *host.Collector
+	probes   *probe.Metrics
 	inv      atomic.Pointer[inventory.Inventory]
 	reloadMu sync.Mutex
 
@@ -59,6 +61,9 @@ func New(o Options, logger log.Logger, slogger *slog.Logger) (*App, error) {
 			Help: "Time of the last successful inventory load.",
 		}),
 	}
+	if a.opts.Probe == nil {
+		a.opts.Probe = defaultProbeConfig()
+	}
 	inv, target, err := a.load()
 	if err != nil {
 		return nil, err
@@ -70,6 +75,7 @@ func New(o Options, logger log.Logger, slogger *slog.Logger) (*App, error) {
 		SpoolDir: o.SpoolDir,
 		Logger:   log.With(logger, "component", "host"),
 	}, target)
+	a.probes = probe.NewMetrics(a.registry)
 	a.reloadSuccess.Set(1)
 	a.reloadTime.SetToCurrentTime()
 	a.registry.MustRegister(
@@ -130,6 +136,9 @@ func (a *App) load() (*inventory.Inventory, *host.Target, error) {
 func (a *App) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	if a.opts.Probe == nil {
+		a.opts.Probe = defaultProbeConfig()
+	}
 	inv, target, err := a.load()
 	if err != nil {
 		a.reloadSuccess.Set(0)
@@ -157,6 +166,9 @@ func (a *App) Handler() (http.Handler, error) {
 		MaxRequestsInFlight: 10,
 		Registry:            a.registry,
 	}))
+	probeLogger := log.With(a.logger, "component", "probe")
+	mux.Handle("/probe", probe.NewHandler(a.opts.Probe, a.Inventory, a.probes, probeLogger))
+	mux.Handle("/sd", probe.NewSDHandler(a.Inventory, probeLogger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, "Healthy")
@@ -184,7 +196,16 @@ func (a *App) Handler() (http.Handler, error) {
 			Version:     version.Info(),
 			Links: []web.LandingLinks{
 				{Address: a.opts.MetricsPath, Text: "Metrics", Description: "host role: processes, load, swap, disk, mail queue"},
+				{Address: "/sd", Text: "Service discovery", Description: "the inventory's hosts, for Prometheus http_sd_configs"},
 				{Address: "/-/healthy", Text: "Health"},
+			},
+			Form: web.LandingForm{
+				Action: "/probe",
+				Inputs: []web.LandingFormInput{
+					{Label: "Target", Type: "text", Name: "target", Placeholder: "host name from the inventory"},
+					{Label: "Check", Type: "text", Name: "check", Placeholder: "all outside checks"},
+					{Label: "Debug", Type: "checkbox", Name: "debug", Value: "true"},
+				},
 			},
 		})
 		if err != nil {

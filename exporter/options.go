@@ -6,6 +6,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/mamori-ops/mamori/exporter/probe"
 )
 
 // DefaultPort is the exporter's port, as registered for mamori.
@@ -26,6 +28,8 @@ type Options struct {
 	SpoolDir    string
 	OSRelease   string
 	Web         *web.FlagConfig
+	// Probe configures the probe role; nil means its flags' defaults.
+	Probe *probe.Config
 }
 
 // AddFlags registers the exporter's flags on app.
@@ -42,5 +46,17 @@ func AddFlags(app *kingpin.Application) *Options {
 	app.Flag("path.os-release", "os-release file, to detect the OS family for the embedded default.").
 		Default("/etc/os-release").StringVar(&o.OSRelease)
 	o.Web = kingpinflag.AddFlags(app, DefaultPort)
+	o.Probe = probe.AddFlags(app)
 	return o
+}
+
+// defaultProbeConfig is the probe role's configuration with every flag at
+// its default, for embedders that set no flags.
+func defaultProbeConfig() *probe.Config {
+	app := kingpin.New("mamori_exporter", "")
+	c := probe.AddFlags(app)
+	if _, err := app.Parse(nil); err != nil {
+		panic(err) // the defaults are constants of the probe package
+	}
+	return c
 }
