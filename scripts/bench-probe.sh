@@ -19,8 +19,9 @@
 #
 # Run as root on a machine prepared by scripts/setup-test.sh:
 #   scripts/bench-probe.sh            (N=1000 HOSTS=200 PAR=28 PAR_CHECK=8)
-# The mamori side is ./mamori_exporter when it serves /probe (make build),
-# else scripts/bench-probe-server, the probe role wired alone.
+# The mamori side is ./mamori_exporter (or $MAMORI_EXPORTER) when it serves
+# /probe (make build), else scripts/bench-probe-server, the probe role wired
+# alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -192,8 +193,8 @@ bb_target() {
 }
 
 # --- the exporters ---------------------------------------------------------------
-mamori_bin=./mamori_exporter
-mamori_what="./mamori_exporter"
+mamori_bin=${MAMORI_EXPORTER:-./mamori_exporter}
+mamori_what=$mamori_bin
 if [ ! -x "$mamori_bin" ] || ! "$mamori_bin" --help 2>&1 | grep -q -- '--probe.timeout-offset'; then
   mamori_bin=$work/bench-probe-server
   mamori_what="scripts/bench-probe-server (./mamori_exporter does not serve /probe yet)"

@@ -18,7 +18,9 @@
 // name), chain verification and the certificates' earliest expiry. Which
 // checks exist, on which port, with TLS or not, comes from the registry and
 // the inventory's overrides (port, server_name, insecure_skip_verify,
-// starttls, url, body_match); nothing here lists checks.
+// starttls, url, body_match); nothing here lists checks. A Runner probes
+// inventory hosts for the handler, and for the remediator's re-probe
+// (Runner.Check).
 //
 // # /probe
 //

@@ -434,3 +434,19 @@ func TestProtobufAnswer(t *testing.T) {
 		t.Errorf("families %v", names)
 	}
 }
+
+// TestPrometheusGetsText: Prometheus 2.42's Accept header is answered in
+// the text format, as promhttp would.
+func TestPrometheusGetsText(t *testing.T) {
+	h := handlerFixture(t, nil)
+	req := httptest.NewRequest(http.MethodGet, "/probe?target=web1.acme.example&check=smtp", nil)
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("content type %q", ct)
+	}
+	if v, ok := valueOf(metrics(t, rec.Body.String()), "mamori_probe_success", "check", "smtp", "port", regexp.MustCompile(`port="(\d+)"`).FindStringSubmatch(rec.Body.String())[1]); !ok || v != 1 {
+		t.Errorf("success %v %t\n%s", v, ok, rec.Body.String())
+	}
+}

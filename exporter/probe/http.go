@@ -97,7 +97,6 @@ func (p *HTTP) get(ctx context.Context, t Target, tr *Transcript, r *Result) (*h
 	if err != nil {
 		return nil, nil, stageError(ReasonProtocol, "response", err)
 	}
-	defer resp.Body.Close()
 	if tr != nil {
 		tr.Received(resp.Proto + " " + resp.Status)
 		for _, k := range sortedHeaderKeys(resp.Header) {
@@ -123,6 +122,9 @@ func (p *HTTP) get(ctx context.Context, t Target, tr *Transcript, r *Result) (*h
 	if tr != nil {
 		tr.Printf("body: %d bytes", n)
 	}
+	// The body reads from the connection's pooled reader: never after the
+	// hang-up (a body beyond maxBody is not drained either).
+	resp.Body = http.NoBody
 	c.hangUp()
 	return resp, body, nil
 }

@@ -135,3 +135,21 @@ func TestHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPBodyBeyondTheLimit: a page larger than maxBody is matched on its
+// first maxBody bytes, and nothing reads the connection after the probe.
+func TestHTTPBodyBeyondTheLimit(t *testing.T) {
+	big := strings.Repeat("x", maxBody+100<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "<title>big</title>"+big)
+	}))
+	defer srv.Close()
+	s := testSettings(t)
+	for _, match := range []string{"", "<title>big"} {
+		tg := webTarget(t, srv, "/")
+		if match != "" {
+			tg.BodyMatch = regexp.MustCompile(match)
+		}
+		probeOnce(t, s, runbook.HTTP, tg, 3*time.Second, "")
+	}
+}

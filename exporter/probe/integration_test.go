@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -262,5 +263,49 @@ customers:
 	}
 	if v, ok := valueOf(mfs, "mamori_probe_icmp_packet_loss_ratio", "check", "ping", "port", ""); !ok || v != 1 {
 		t.Errorf("ping loss %v", v)
+	}
+}
+
+// TestMySQLNeverBlocksTheProber: against the real MariaDB with
+// max_connect_errors lowered to 3, probes that hang up after the greeting
+// get the prober's address blocked (error 1129, reason blocked), and probes
+// that log in as the probe account and quit (the default) never do. The
+// probes come from their own addresses in 127.0.0.0/8: MariaDB exempts
+// 127.0.0.1 from its host cache.
+func TestMySQLNeverBlocksTheProber(t *testing.T) {
+	needDaemons(t)
+	if _, err := exec.LookPath("mysql"); err != nil {
+		testenv.Need(t, "the mysql client")
+	}
+	sql := func(q string) string {
+		t.Helper()
+		return strings.TrimSpace(runCmd(t, "mysql", "-N", "-B", "-e", q))
+	}
+	if sql("SELECT COUNT(*) FROM mysql.user WHERE user = 'mamori_probe'") == "0" {
+		testenv.Need(t, "the mamori_probe account (configure-daemons.sh)")
+	}
+	saved := sql("SELECT @@global.max_connect_errors")
+	sql("SET GLOBAL max_connect_errors = 3; FLUSH HOSTS")
+	t.Cleanup(func() { sql("SET GLOBAL max_connect_errors = " + saved + "; FLUSH HOSTS") })
+
+	target := Target{Check: "mysql", Host: "127.0.0.1", Port: 3306}
+	probe := func(source, user string) Result {
+		s := testSettings(t, "--probe.source-address="+source, "--probe.mysql-user="+user)
+		r := &Runner{s: s, probers: newProbers(s)}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return r.run(ctx, target, runbook.MySQL, nil)
+	}
+	var rude []Reason
+	for i := 0; i < 6; i++ {
+		rude = append(rude, probe("127.0.0.91", "").Reason)
+	}
+	if rude[0] != "" || rude[5] != ReasonBlocked {
+		t.Errorf("hanging up after the greeting: reasons %q, want success and then %q (error 1129)", rude, ReasonBlocked)
+	}
+	for i := 0; i < 20; i++ {
+		if res := probe("127.0.0.92", "mamori_probe"); !res.Success {
+			t.Fatalf("polite probe %d: %s: %v", i, res.Reason, res.Err)
+		}
 	}
 }
