@@ -230,3 +230,25 @@ func TestSIGKILLBetweenRestartAndVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestBinaryReloadsOnSIGHUP: the built binary re-reads its configuration
+// and inventory on SIGHUP.
+func TestBinaryReloadsOnSIGHUP(t *testing.T) {
+	bin := buildBinary(t)
+	e := newEnv(t, envOptions{noStart: true})
+	p := startBinary(t, bin, e.cfgPath)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.out.String(), `msg=reloaded`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", p.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.term()
+	if !strings.Contains(p.out.String(), "msg=stopped") {
+		t.Fatalf("no orderly stop:\n%s", p.out.String())
+	}
+}

@@ -107,7 +107,7 @@ type BasicAuth struct {
 // Budget is at most Max actions per Window.
 type Budget struct {
 	Max    int            `yaml:"max"`
-	Window model.Duration `yaml:"window"`
+	Window Duration `yaml:"window"`
 }
 
 // BudgetsConfig are the limits beyond which a person decides.
@@ -125,17 +125,17 @@ type BudgetsConfig struct {
 
 // LadderConfig times the steps.
 type LadderConfig struct {
-	CommandTimeout   model.Duration `yaml:"command_timeout"`
-	KillAfter        model.Duration `yaml:"kill_after"`
-	ConnectTimeout   model.Duration `yaml:"connect_timeout"`
-	HandshakeTimeout model.Duration `yaml:"handshake_timeout"`
-	OutOfBandTimeout model.Duration `yaml:"out_of_band_timeout"`
-	ProbeTimeout     model.Duration `yaml:"probe_timeout"`
-	VerifyDelay      model.Duration `yaml:"verify_delay"`
-	VerifyInterval   model.Duration `yaml:"verify_interval"`
+	CommandTimeout   Duration `yaml:"command_timeout"`
+	KillAfter        Duration `yaml:"kill_after"`
+	ConnectTimeout   Duration `yaml:"connect_timeout"`
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	OutOfBandTimeout Duration `yaml:"out_of_band_timeout"`
+	ProbeTimeout     Duration `yaml:"probe_timeout"`
+	VerifyDelay      Duration `yaml:"verify_delay"`
+	VerifyInterval   Duration `yaml:"verify_interval"`
 	VerifyAttempts   int            `yaml:"verify_attempts"`
-	RebootWait       model.Duration `yaml:"reboot_wait"`
-	ShutdownGrace    model.Duration `yaml:"shutdown_grace"`
+	RebootWait       Duration `yaml:"reboot_wait"`
+	ShutdownGrace    Duration `yaml:"shutdown_grace"`
 }
 
 // MailConfig is the SMTP smarthost and the emails' form.
@@ -150,7 +150,7 @@ type MailConfig struct {
 	Password           inventory.Secret `yaml:"password"`
 	PasswordFile       string           `yaml:"password_file"`
 	Hello              string           `yaml:"hello"`
-	Timeout            model.Duration   `yaml:"timeout"`
+	Timeout            Duration   `yaml:"timeout"`
 	Retry              RetryConfig      `yaml:"retry"`
 	// Templates are globs of template files that override the embedded
 	// ones (Alertmanager's template language).
@@ -161,9 +161,9 @@ type MailConfig struct {
 
 // RetryConfig is the outbox's backoff.
 type RetryConfig struct {
-	Initial     model.Duration `yaml:"initial"`
-	Max         model.Duration `yaml:"max"`
-	GiveUpAfter model.Duration `yaml:"give_up_after"`
+	Initial     Duration `yaml:"initial"`
+	Max         Duration `yaml:"max"`
+	GiveUpAfter Duration `yaml:"give_up_after"`
 }
 
 // OperatorsConfig is who "investigates".
@@ -213,11 +213,30 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 	return &c, nil
 }
 
-func setDuration(d *model.Duration, def time.Duration) {
+func setDuration(d *Duration, def time.Duration) {
 	if *d == 0 {
-		*d = model.Duration(def)
+		*d = Duration(def)
 	}
 }
+
+// Duration is a duration as Prometheus writes them: 30s, 5m, 1h, 6h, 1d.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler, with the line of a bad value.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	md, err := model.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid duration %q (want 30s, 5m, 1h, ...)", n.Line, n.Value)}}
+	}
+	*d = Duration(md)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String renders the duration as it is written.
+func (d Duration) String() string { return model.Duration(d).String() }
 
 func (c *Config) defaults() {
 	if c.Workers == 0 {
@@ -338,7 +357,7 @@ func lastField(p string) string {
 	return p
 }
 
-func (v *checker) positive(field string, d model.Duration) {
+func (v *checker) positive(field string, d Duration) {
 	if d < 0 {
 		v.fail(field, "must not be negative, got %s", d)
 	}
@@ -377,7 +396,7 @@ func (v *checker) config(c *Config) {
 		v.fail("budgets.concurrent_actions", "must be at least 1, got %d", c.Budgets.ConcurrentActions)
 	}
 	l := c.Ladder
-	for field, d := range map[string]model.Duration{
+	for field, d := range map[string]Duration{
 		"ladder.command_timeout": l.CommandTimeout, "ladder.kill_after": l.KillAfter, "ladder.connect_timeout": l.ConnectTimeout,
 		"ladder.handshake_timeout": l.HandshakeTimeout, "ladder.out_of_band_timeout": l.OutOfBandTimeout,
 		"ladder.probe_timeout": l.ProbeTimeout, "ladder.verify_delay": l.VerifyDelay, "ladder.verify_interval": l.VerifyInterval,
