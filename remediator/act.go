@@ -196,7 +196,7 @@ func (l *ladder) restartOverLoad(ctx context.Context, i int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := l.runSSH(ctx, s, remote.Command{Name: "cpus", Argv: cpusArgv})
+	res, err := l.runSSH(ctx, s, remote.Command{Name: "cpus", Argv: cpusArgv()})
 	if stopping(err) {
 		return "", err
 	}

@@ -56,6 +56,7 @@ type App struct {
 	sched    *scheduler
 	mailer   *mailer
 	now      func() time.Time
+	pages    pages
 
 	rt        atomic.Pointer[runtime]
 	reloadMu  sync.Mutex
@@ -72,7 +73,7 @@ func New(o Options, logger log.Logger, slogger *slog.Logger) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	a := &App{opts: o, logger: logger, slogger: slogger, registry: prometheus.NewRegistry(), now: now}
+	a := &App{opts: o, logger: logger, slogger: slogger, registry: prometheus.NewRegistry(), now: now, pages: newPages()}
 	rc, err := a.load()
 	if err != nil {
 		return nil, err

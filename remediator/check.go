@@ -16,10 +16,10 @@ import (
 // processesArgv lists live processes with their state, for the runbook's
 // "check with ps that the process runs". A constant argv: nothing of an
 // alert or of the inventory goes into it; the matching is done here.
-var processesArgv = []string{"ps", "-e", "-o", "stat=,comm=,args="}
+func processesArgv() []string { return []string{"ps", "-e", "-o", "stat=,comm=,args="} }
 
 // cpusArgv counts online CPUs, for the load ladder's per-CPU threshold.
-var cpusArgv = []string{"nproc"}
+func cpusArgv() []string { return []string{"nproc"} }
 
 // proc is one line of processesArgv's output.
 type proc struct {
@@ -96,7 +96,7 @@ func (l *ladder) look(ctx context.Context, s *stepRec) (observation, error) {
 	res, err := l.runSSH(ctx, s, isActive)
 	switch {
 	case errors.Is(err, errDryRun):
-		_, _ = l.runSSH(ctx, s, remote.Command{Name: "processes", Argv: processesArgv})
+		_, _ = l.runSSH(ctx, s, remote.Command{Name: "processes", Argv: processesArgv()})
 		s.note("would look at unit %s, its processes and re-probe %s", unit, l.hc.ID)
 		return observation{rendered: true}, nil
 	case stopping(err):
@@ -107,7 +107,7 @@ func (l *ladder) look(ctx context.Context, s *stepRec) (observation, error) {
 	}
 	active := res.ExitCode == 0
 	s.note("unit %s: %s", unit, stateWord(active, strings.TrimSpace(string(res.Output))))
-	pres, err := l.runSSH(ctx, s, remote.Command{Name: "processes", Argv: processesArgv})
+	pres, err := l.runSSH(ctx, s, remote.Command{Name: "processes", Argv: processesArgv()})
 	if stopping(err) {
 		return observation{}, err
 	}

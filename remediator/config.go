@@ -106,7 +106,7 @@ type BasicAuth struct {
 
 // Budget is at most Max actions per Window.
 type Budget struct {
-	Max    int            `yaml:"max"`
+	Max    int      `yaml:"max"`
 	Window Duration `yaml:"window"`
 }
 
@@ -133,7 +133,7 @@ type LadderConfig struct {
 	ProbeTimeout     Duration `yaml:"probe_timeout"`
 	VerifyDelay      Duration `yaml:"verify_delay"`
 	VerifyInterval   Duration `yaml:"verify_interval"`
-	VerifyAttempts   int            `yaml:"verify_attempts"`
+	VerifyAttempts   int      `yaml:"verify_attempts"`
 	RebootWait       Duration `yaml:"reboot_wait"`
 	ShutdownGrace    Duration `yaml:"shutdown_grace"`
 }
@@ -150,7 +150,7 @@ type MailConfig struct {
 	Password           inventory.Secret `yaml:"password"`
 	PasswordFile       string           `yaml:"password_file"`
 	Hello              string           `yaml:"hello"`
-	Timeout            Duration   `yaml:"timeout"`
+	Timeout            Duration         `yaml:"timeout"`
 	Retry              RetryConfig      `yaml:"retry"`
 	// Templates are globs of template files that override the embedded
 	// ones (Alertmanager's template language).

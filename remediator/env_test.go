@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,6 +154,17 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.ssh = sshtest.Start(t, sopts)
 	e.smtp = smtptest.Start(t, o.smtp)
 
+	// What the real prober of the built binary sees of web1's http check:
+	// 200 while the fake apache2 runs, 503 otherwise.
+	fake := e.fake
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !fake.Active("apache2") {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(web.Close)
+	webPort := web.Listener.Addr().(*net.TCPAddr).Port
+
 	console := e.fake.Console(t)
 	inv := fmt.Sprintf(`defaults:
   os_family: debian
@@ -179,6 +191,7 @@ customers:
         checks:
           load: {thresholds: {restart: 1}, offender: httpd}
           url: {url: "http://127.0.0.1:1/shop/"}
+          http: {port: %d}
 %s
       - name: web2.acme.example
         address: 127.0.0.1
@@ -190,7 +203,7 @@ customers:
       - name: mail.kobayashi.example
         address: 127.0.0.1
         service_manager: sysv
-`, e.ssh.Port, e.ssh.KeyFile, e.ssh.KnownHosts, webHost, console, console, indent(o.inventoryHost, "        "))
+`, e.ssh.Port, e.ssh.KeyFile, e.ssh.KnownHosts, webHost, console, console, webPort, indent(o.inventoryHost, "        "))
 	e.invPath = filepath.Join(e.dir, "inventory.yml")
 	if err := os.WriteFile(e.invPath, []byte(inv), 0o600); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,9 @@ import (
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:-]{0,252}$`)
 
 // interpreted are the labels whose values the pipeline reads.
-var interpreted = []string{LabelCheck, LabelHost, LabelCustomer, LabelService, LabelUnit, LabelRemediate}
+func interpreted() []string {
+	return []string{LabelCheck, LabelHost, LabelCustomer, LabelService, LabelUnit, LabelRemediate}
+}
 
 // guard refuses an alert whose labels are malformed or contradict the
 // inventory. Label values are only ever compared with the inventory and the
@@ -18,7 +20,7 @@ var interpreted = []string{LabelCheck, LabelHost, LabelCustomer, LabelService, L
 // built from inventory values alone.
 func guard(s *alertState) {
 	labels := s.alert.Labels
-	for _, name := range interpreted {
+	for _, name := range interpreted() {
 		if v, ok := labels[name]; ok && !labelRE.MatchString(v) {
 			// More specific than "unknown host": someone put a command or
 			// garbage into a label.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-kit/log/level"
 
+	"github.com/mamori-ops/mamori/inventory"
 	"github.com/mamori-ops/mamori/remediator/journal"
 	"github.com/mamori-ops/mamori/remediator/remote"
 	"github.com/mamori-ops/mamori/runbook"
@@ -103,7 +104,7 @@ func (l *ladder) render(name, unit string) (remote.Command, error) {
 		return remote.Command{}, fmt.Errorf("no command %q in the runbook", name)
 	}
 	argv := t.Systemd
-	if l.host.ServiceManager == "sysv" {
+	if l.host.ServiceManager == inventory.SysV {
 		argv = t.SysV
 	}
 	out := make([]string, len(argv))

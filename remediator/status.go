@@ -193,31 +193,46 @@ func (a *App) serveIncidentJSON(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var pageFuncs = template.FuncMap{
-	"ts": func(t any) string {
-		switch v := t.(type) {
-		case time.Time:
-			if v.IsZero() {
-				return ""
+// pageFuncs are the status pages' helpers.
+func pageFuncs() template.FuncMap {
+	return template.FuncMap{
+		"ts": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				if v.IsZero() {
+					return ""
+				}
+				return v.UTC().Format("2006-01-02 15:04:05Z")
+			case *time.Time:
+				if v == nil {
+					return ""
+				}
+				return v.UTC().Format("2006-01-02 15:04:05Z")
 			}
-			return v.UTC().Format("2006-01-02 15:04:05Z")
-		case *time.Time:
-			if v == nil {
-				return ""
+			return ""
+		},
+		"exit": func(p *int) string {
+			if p == nil {
+				return "–"
 			}
-			return v.UTC().Format("2006-01-02 15:04:05Z")
-		}
-		return ""
-	},
-	"exit": func(p *int) string {
-		if p == nil {
-			return "–"
-		}
-		return strconv.Itoa(*p)
-	},
+			return strconv.Itoa(*p)
+		},
+	}
 }
 
-var statusPage = template.Must(template.New("status").Funcs(pageFuncs).Parse(`<!DOCTYPE html>
+// pages are the status page's HTML templates, parsed once per App.
+type pages struct {
+	status, incident *template.Template
+}
+
+func newPages() pages {
+	return pages{
+		status:   template.Must(template.New("status").Funcs(pageFuncs()).Parse(statusPageHTML)),
+		incident: template.Must(template.New("incident").Funcs(pageFuncs()).Parse(incidentPageHTML)),
+	}
+}
+
+const statusPageHTML = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mamori_remediator</title>
 <style>
 body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
@@ -231,9 +246,9 @@ pre{background:#f4f4f4;padding:.5em;max-height:30em;overflow:auto;white-space:pr
 <td>{{ .Check }}</td><td>{{ .Host }}</td><td>{{ .Customer }}</td><td>{{ .State }}</td><td>{{ .Decision }}{{ with .Detail }}<br><small>{{ . }}</small>{{ end }}</td><td>{{ .Result }}{{ if .DryRun }} (dry-run){{ end }}</td></tr>
 {{ end }}</table>
 {{ with .Next }}<p><a href="/?before={{ . }}">older</a></p>{{ end }}
-</body></html>`))
+</body></html>`
 
-var incidentPage = template.Must(template.New("incident").Funcs(pageFuncs).Parse(`<!DOCTYPE html>
+const incidentPageHTML = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>incident {{ .ID }} · mamori_remediator</title>
 <style>
 body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
@@ -258,7 +273,7 @@ pre{background:#f4f4f4;padding:.5em;max-height:30em;overflow:auto;white-space:pr
 <h2>Emails</h2>
 {{ range .Emails }}<h3>{{ .Kind }}: {{ .Subject }}</h3><p>to {{ range .To }}{{ . }} {{ end }}· {{ .Status }}, {{ .Attempts }} attempt(s){{ with .LastError }} · last error: {{ . }}{{ end }}{{ with .SentAt }} · sent {{ ts . }}{{ end }}</p>
 <pre>{{ .Body }}</pre>{{ else }}<p>No email.</p>{{ end }}
-</body></html>`))
+</body></html>`
 
 // serveStatusHTML is the status page: the latest incidents.
 func (a *App) serveStatusHTML(w http.ResponseWriter, r *http.Request) {
@@ -287,7 +302,7 @@ func (a *App) serveStatusHTML(w http.ResponseWriter, r *http.Request) {
 		data.Next = list[len(list)-1].ID
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusPage.Execute(w, data); err != nil {
+	if err := a.pages.status.Execute(w, data); err != nil {
 		level.Error(a.logger).Log("msg", "status page", "err", err)
 	}
 }
@@ -299,7 +314,7 @@ func (a *App) serveIncidentHTML(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := incidentPage.Execute(w, j); err != nil {
+	if err := a.pages.incident.Execute(w, j); err != nil {
 		level.Error(a.logger).Log("msg", "incident page", "err", err)
 	}
 }

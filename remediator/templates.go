@@ -124,8 +124,9 @@ type CommandData struct {
 	Err       string
 }
 
-// customerOutputs are the diagnostics the runbook mails to the customer.
-var customerOutputs = map[string]bool{"top": true, "free": true, "df": true}
+// customerOutput says whether the runbook mails a diagnostic's output to
+// the customer (top for load, free for swap, df for disk).
+func customerOutput(name string) bool { return name == "top" || name == "free" || name == "df" }
 
 // emailData builds the templates' data from the ladder's journal.
 func (l *ladder) emailData(kind, lang string) *EmailData {
@@ -175,7 +176,7 @@ func (l *ladder) emailData(kind, lang string) *EmailData {
 				cd.Exit = strconv.Itoa(*c.ExitCode)
 			}
 			sd.Commands = append(sd.Commands, cd)
-			if customerOutputs[c.Name] && (c.DryRun || c.ExitCode != nil) {
+			if customerOutput(c.Name) && (c.DryRun || c.ExitCode != nil) {
 				d.Outputs = append(d.Outputs, cd)
 			}
 			switch c.Name {
