@@ -31,8 +31,11 @@ func guard(s *alertState) {
 	if !s.accepted() {
 		return
 	}
-	if v, ok := labels[LabelRemediate]; ok && v != "true" {
-		s.reject(ReasonNotRemediable, fmt.Sprintf("remediate=%q", v))
+	if v := labels[LabelRemediate]; v != "true" {
+		// mamori's rules mark the alerts a ladder answers; others may carry
+		// a check label too (MamoriTLSCertificateExpiring has check=https),
+		// and a certificate is not fixed by restarting httpd.
+		s.reject(ReasonNotRemediable, fmt.Sprintf("the alert does not carry remediate=\"true\" (remediate=%q)", v))
 		return
 	}
 	h, hc := s.host, s.check

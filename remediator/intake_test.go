@@ -160,6 +160,16 @@ func TestInjectionRunsNothing(t *testing.T) {
 			t.Fatalf("%v: %+v", bad, inc)
 		}
 	}
+	// An alert of mamori's rules that no ladder answers: the certificate
+	// alert carries check=https but not remediate="true".
+	code, ans := e.post(mustJSON(t, alert("firing", "cert", time.Now(), map[string]string{"alertname": "MamoriTLSCertificateExpiring",
+		"check": "https", "host": webHost, "customer": "acme", "port": "443"})))
+	if code != 200 || ans.Rejected != 1 {
+		t.Fatalf("certificate alert: %d %+v", code, ans)
+	}
+	if inc, _, _ := e.wait(ans.Incidents[0]); inc.Decision != string(ReasonNotRemediable) {
+		t.Fatalf("certificate alert: %+v", inc)
+	}
 	time.Sleep(200 * time.Millisecond)
 	if cmds := e.ssh.Commands(); len(cmds) != 0 {
 		t.Fatalf("commands ran: %q", cmds)

@@ -172,7 +172,7 @@ func TestRestartBudget(t *testing.T) {
 	start := time.Now().Add(-time.Hour)
 	for n := range 4 {
 		e.fake.Stop("apache2")
-		labels := map[string]string{"alertname": "MamoriHttpDown", "check": "http", "host": webHost, "customer": "acme", "service": "httpd"}
+		labels := map[string]string{"alertname": "MamoriHttpDown", "check": "http", "host": webHost, "customer": "acme", "service": "httpd", "remediate": "true"}
 		_, ans := e.post(mustJSON(t, alert("firing", "96ce95e3a262c13c", start.Add(time.Duration(n)*time.Minute), labels)))
 		inc, steps, _ := e.wait(ans.Incidents[0])
 		want := ResultRecovered

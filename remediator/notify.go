@@ -44,8 +44,10 @@ func (l *ladder) email(ctx context.Context, i int, kind string, to []string, lan
 	subject, body, err := l.rc.tmpl.Render(kind, lang, l.emailData(kind, lang))
 	if err != nil {
 		s.note("%v", err)
-		level.Error(l.logger).Log("msg", "cannot render email", "kind", kind, "err", err)
-		return l.end(ctx, s, outFailed)
+		level.Error(l.logger).Log("msg", "email template failed", "kind", kind, "err", err)
+		if subject == "" {
+			return l.end(ctx, s, outFailed)
+		}
 	}
 	status := journal.EmailPending
 	if l.dry {

@@ -24,10 +24,13 @@ var defaultTemplates []byte
 // Alertmanager's (text/template with its functions).
 type Templates struct {
 	t *template.Template
+	// def are the embedded templates alone: what an email falls back to
+	// when a user's template fails at execution (the customer is told in
+	// any case).
+	def *template.Template
 }
 
-// LoadTemplates parses the defaults and the globs.
-func LoadTemplates(globs []string) (*Templates, error) {
+func defaults() (*template.Template, error) {
 	t, err := template.New()
 	if err != nil {
 		return nil, err
@@ -35,24 +38,50 @@ func LoadTemplates(globs []string) (*Templates, error) {
 	if err := t.Parse(bytes.NewReader(defaultTemplates)); err != nil {
 		return nil, fmt.Errorf("default templates: %w", err)
 	}
+	return t, nil
+}
+
+// LoadTemplates parses the defaults and the globs.
+func LoadTemplates(globs []string) (*Templates, error) {
+	t, err := defaults()
+	if err != nil {
+		return nil, err
+	}
+	def, err := defaults()
+	if err != nil {
+		return nil, err
+	}
 	for _, g := range globs {
 		if err := t.FromGlob(g); err != nil {
 			return nil, fmt.Errorf("templates %s: %w", g, err)
 		}
 	}
-	return &Templates{t: t}, nil
+	return &Templates{t: t, def: def}, nil
 }
 
 // Render renders the subject and body of an email of kind (customer,
 // operator) in lang (ja, en): the templates mamori.KIND.LANG.subject and
-// mamori.KIND.LANG.body.
+// mamori.KIND.LANG.body. When the configured templates fail, the email is
+// rendered with the embedded ones and the error is returned with it.
 func (t *Templates) Render(kind, lang string, data *EmailData) (subject, body string, err error) {
+	subject, body, err = render(t.t, kind, lang, data)
+	if err == nil {
+		return subject, body, nil
+	}
+	s, b, derr := render(t.def, kind, lang, data)
+	if derr != nil {
+		return "", "", err
+	}
+	return s, b, fmt.Errorf("%w (sent with the embedded template)", err)
+}
+
+func render(t *template.Template, kind, lang string, data *EmailData) (subject, body string, err error) {
 	name := "mamori." + kind + "." + lang
-	subject, err = t.t.ExecuteTextString(`{{ template "`+name+`.subject" . }}`, data)
+	subject, err = t.ExecuteTextString(`{{ template "`+name+`.subject" . }}`, data)
 	if err != nil {
 		return "", "", fmt.Errorf("template %s.subject: %w", name, err)
 	}
-	body, err = t.t.ExecuteTextString(`{{ template "`+name+`.body" . }}`, data)
+	body, err = t.ExecuteTextString(`{{ template "`+name+`.body" . }}`, data)
 	if err != nil {
 		return "", "", fmt.Errorf("template %s.body: %w", name, err)
 	}
