@@ -170,15 +170,22 @@ operators: {emails: [noc@example.com]}
 			ladders += int(v)
 		}
 	}
+	var windows []string
+	for w := 0; w < n; w += rate * 10 {
+		win := slices.Clone(lat[w:min(n, w+rate*10)])
+		slices.Sort(win)
+		windows = append(windows, win[int(.99*float64(len(win)))].Round(100*time.Microsecond).String())
+	}
 	report := fmt.Sprintf(`remediator webhook benchmark (dry-run, built binary, SQLite journal synchronous=FULL, %d hosts)
   offered:   %d alerts in %s (%d alerts/s, one alert per webhook, open loop)
   answered:  %d × 200, %d other
   ack:       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s
+  ack p99 by 10 s window: %s
   journal:   %d incidents, %d decisions (every alert: %v)
   ladders:   %d dry-run ladders finished while the load ran (%d done incidents seen at the end of the first page)
 `, hosts, n, elapsed.Round(time.Millisecond), rate, ok, n-ok,
 		pct(.5).Round(10*time.Microsecond), pct(.9).Round(10*time.Microsecond), pct(.99).Round(10*time.Microsecond),
-		pct(.999).Round(10*time.Microsecond), sorted[len(sorted)-1].Round(10*time.Microsecond),
+		pct(.999).Round(10*time.Microsecond), sorted[len(sorted)-1].Round(10*time.Microsecond), strings.Join(windows, " "),
 		incidents, decisions, incidents == n, ladders, len(done))
 	t.Log("\n" + report)
 	if out := os.Getenv("MAMORI_BENCH_OUT"); out != "" {

@@ -249,7 +249,7 @@ func OpenSQLite(path string, now func() time.Time) (*SQLite, error) {
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)",
-			"wal_autocheckpoint(0)"}, extra...) {
+			"wal_autocheckpoint(0)", "mmap_size(268435456)"}, extra...) {
 			q.Add("_pragma", p)
 		}
 		return "file:" + path + "?" + q.Encode()
@@ -643,24 +643,26 @@ func (j *SQLite) Queued(ctx context.Context, first []string, limit int) ([]Incid
 	return out, rows.Err()
 }
 
-// NextFor implements Journal: two index seeks.
+// NextFor implements Journal: one index seek per host-level check, one for
+// the rest.
 func (j *SQLite) NextFor(ctx context.Context, host string, first []string) (int64, bool, error) {
-	var id int64
-	if len(first) > 0 {
-		in := strings.TrimSuffix(strings.Repeat("?,", len(first)), ",")
-		args := []any{host}
-		for _, c := range first {
-			args = append(args, c)
-		}
-		err := j.queryRow(ctx, `SELECT id FROM incidents WHERE state = 'queued' AND host = ? AND check_id IN (`+in+`)
-			ORDER BY id LIMIT 1`, args...).Scan(&id)
-		if err == nil {
-			return id, true, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+	best := int64(0)
+	for _, c := range first {
+		var id int64
+		err := j.queryRow(ctx, `SELECT id FROM incidents WHERE state = 'queued' AND host = ? AND check_id = ? ORDER BY id LIMIT 1`,
+			host, c).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return 0, false, fmt.Errorf("journal queue: %w", err)
+		case best == 0 || id < best:
+			best = id
 		}
 	}
+	if best != 0 {
+		return best, true, nil
+	}
+	var id int64
 	err := j.queryRow(ctx, `SELECT id FROM incidents WHERE state = 'queued' AND host = ? ORDER BY id LIMIT 1`, host).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -1033,7 +1035,7 @@ func (j *SQLite) Decisions(ctx context.Context, incidentID int64) ([]Decision, e
 // CountBudget implements Journal.
 func (j *SQLite) CountBudget(ctx context.Context, q BudgetQuery) (int, error) {
 	var n int
-	err := j.queryRow(ctx, `SELECT count(*) FROM steps WHERE budget = ? AND host = ? AND service = ? AND started_at >= ?`,
+	err := j.queryRow(ctx, `SELECT count(*) FROM steps WHERE budget != '' AND budget = ? AND host = ? AND service = ? AND started_at >= ?`,
 		q.Budget, q.Host, q.Service, ts(q.Since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("journal budget: %w", err)

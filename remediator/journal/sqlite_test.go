@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,5 +270,42 @@ func TestReopenKeepsEverything(t *testing.T) {
 	q, err := j.Queued(ctx, nil, 10)
 	if err != nil || len(q) != 1 {
 		t.Fatalf("after reopen: %+v %v", q, err)
+	}
+}
+
+// TestHotQueriesUseIndexes: the queries a ladder or the scheduler runs for
+// every incident search an index; none scans a table that grows with the
+// journal.
+func TestHotQueriesUseIndexes(t *testing.T) {
+	j := open(t)
+	for _, q := range []string{
+		`SELECT count(*) FROM steps WHERE budget != '' AND budget = ? AND host = ? AND service = ? AND started_at >= ?`,
+		`SELECT id FROM incidents WHERE state = 'queued' AND host = ? AND check_id = ? ORDER BY id LIMIT 1`,
+		`SELECT id FROM incidents WHERE state = 'queued' AND host = ? ORDER BY id LIMIT 1`,
+		`SELECT id, state, resolved_at FROM incidents WHERE fingerprint = ? AND starts_at = ?`,
+		`SELECT id FROM steps WHERE incident_id = ? ORDER BY idx`,
+		`SELECT id FROM commands WHERE incident_id = ? ORDER BY id`,
+		`SELECT id FROM emails WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 100`,
+		`SELECT id FROM decisions WHERE incident_id = ?`,
+	} {
+		rows, err := j.r.Query(`EXPLAIN QUERY PLAN `+q, 1, 2, 3, 4)
+		if err != nil {
+			// Fewer parameters than four: bind what the query takes.
+			rows, err = j.r.Query(`EXPLAIN QUERY PLAN ` + strings.ReplaceAll(q, "?", "1"))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(detail, "SCAN ") {
+				t.Errorf("%s\n  %s", q, detail)
+			}
+		}
+		rows.Close()
 	}
 }
