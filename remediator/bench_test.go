@@ -17,6 +17,27 @@ import (
 	"github.com/mamori-ops/mamori/remediator/journal"
 )
 
+// finishedLadders reads mamori_remediator_incidents_total{result="dry_run"}
+// summed over checks.
+func finishedLadders(url string) int {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	n := 0
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "mamori_remediator_incidents_total{") && strings.Contains(l, `result="dry_run"`) {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += int(v)
+		}
+	}
+	return n
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -126,17 +147,18 @@ operators: {emails: [noc@example.com]}
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	// How far the dry-run ladders got while the load ran.
-	_, metrics := func() (int, string) {
-		resp, err := http.Get(p.url + "/metrics")
-		if err != nil {
-			return 0, ""
+	// How far the dry-run ladders got while the load ran, and how long the
+	// rest took.
+	ladders := finishedLadders(p.url)
+	drainStart := time.Now()
+	drained := time.Duration(0)
+	for time.Since(drainStart) < 5*time.Minute {
+		if finishedLadders(p.url) >= n {
+			drained = time.Since(drainStart)
+			break
 		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
-	}()
+		time.Sleep(200 * time.Millisecond)
+	}
 	p.term()
 
 	ok := 0
@@ -158,17 +180,9 @@ operators: {emails: [noc@example.com]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := j.List(context.Background(), journal.Filter{State: journal.Done, Limit: 1000})
+	results, err := j.Results(context.Background())
 	if err != nil {
 		t.Fatal(err)
-	}
-	ladders := 0
-	for _, l := range strings.Split(metrics, "\n") {
-		if strings.HasPrefix(l, "mamori_remediator_incidents_total{") && strings.Contains(l, `result="dry_run"`) {
-			f := strings.Fields(l)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			ladders += int(v)
-		}
 	}
 	var windows []string
 	for w := 0; w < n; w += rate * 10 {
@@ -182,11 +196,12 @@ operators: {emails: [noc@example.com]}
   ack:       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s
   ack p99 by 10 s window: %s
   journal:   %d incidents, %d decisions (every alert: %v)
-  ladders:   %d dry-run ladders finished while the load ran (%d done incidents seen at the end of the first page)
+  ladders:   %d dry-run ladders finished while the load ran; the other %d within %s after it
+  results:   %v
 `, hosts, n, elapsed.Round(time.Millisecond), rate, ok, n-ok,
 		pct(.5).Round(10*time.Microsecond), pct(.9).Round(10*time.Microsecond), pct(.99).Round(10*time.Microsecond),
 		pct(.999).Round(10*time.Microsecond), sorted[len(sorted)-1].Round(10*time.Microsecond), strings.Join(windows, " "),
-		incidents, decisions, incidents == n, ladders, len(done))
+		incidents, decisions, incidents == n, ladders, n-ladders, drained.Round(100*time.Millisecond), results)
 	t.Log("\n" + report)
 	if out := os.Getenv("MAMORI_BENCH_OUT"); out != "" {
 		_ = os.WriteFile(out, []byte(report), 0o644)
@@ -196,6 +211,9 @@ operators: {emails: [noc@example.com]}
 	}
 	if incidents != n {
 		t.Errorf("journal holds %d incidents, want %d", incidents, n)
+	}
+	if results[ResultDryRun] != n {
+		t.Errorf("%d incidents ended dry_run, want %d: %v", results[ResultDryRun], n, results)
 	}
 	if p99 := pct(.99); p99 > 20*time.Millisecond {
 		t.Errorf("p99 acknowledgement %s, want ≤ 20ms", p99)

@@ -1066,6 +1066,26 @@ func (j *SQLite) PendingEmails(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// Results counts done incidents by result, and the others by state, for
+// the benchmark's report.
+func (j *SQLite) Results(ctx context.Context) (map[string]int, error) {
+	rows, err := j.r.QueryContext(ctx, `SELECT CASE WHEN state = 'done' THEN result ELSE state END, count(*) FROM incidents GROUP BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
+
 // Stats counts incidents and decisions, for the benchmark's report.
 func (j *SQLite) Stats(ctx context.Context) (incidents, decisions int, err error) {
 	if err = j.queryRow(ctx, `SELECT count(*) FROM incidents`).Scan(&incidents); err != nil {
