@@ -59,3 +59,11 @@ fuzz:
 
 clean:
 	rm -f $(BINARIES)
+
+# Container images FROM scratch of the static binaries (deploy/Containerfile.*).
+# Needs a running Docker engine; deploy/compose.yml uses these tags.
+IMAGE_TOOL ?= docker
+images: build
+	$(IMAGE_TOOL) build -f deploy/Containerfile.exporter -t mamori/exporter:$(VERSION) .
+	$(IMAGE_TOOL) build -f deploy/Containerfile.remediator -t mamori/remediator:$(VERSION) .
+.PHONY: images

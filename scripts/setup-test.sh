@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(prometheus prometheus-alertmanager apache2 dovecot-imapd dovecot-pop3d postfix
   mariadb-server openssh-server vsftpd xinetd rsyslog fail2ban spamd iputils-ping
-  netcat-openbsd procps ssl-cert systemd-container nftables iproute2)
+  netcat-openbsd procps ssl-cert systemd-container nftables iproute2 docker-compose)
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "setup-test: not root on Debian/Ubuntu: not installing daemons; integration tests will skip" >&2
