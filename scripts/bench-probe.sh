@@ -17,7 +17,8 @@
 # blackbox can (query_response with STARTTLS); blackbox cannot read a MySQL
 # greeting, so its mysql check is a bare TCP connect.
 #
-# Run as root on a machine prepared by scripts/setup-test.sh:
+# Run as root on a machine prepared by scripts/setup-test.sh (about six
+# minutes with the defaults):
 #   scripts/bench-probe.sh            (N=1000 HOSTS=200 PAR=28 PAR_CHECK=8)
 # The mamori side is ./mamori_exporter (or $MAMORI_EXPORTER) when it serves
 # /probe (make build), else scripts/bench-probe-server, the probe role wired
@@ -217,8 +218,9 @@ for port in "$MAMORI_PORT" "$BLACKBOX_PORT"; do
 done
 
 ticks=$(getconf CLK_TCK)
-cpu() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
-hwm() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+alive() { [ -r "/proc/$1/stat" ] || die "exporter pid $1 exited; its log: $(tail -n 5 "$work"/*.log)"; }
+cpu() { alive "$1"; awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
+hwm() { alive "$1"; awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # fetch PARALLEL URLFILE OUTDIR: every URL of the file, PARALLEL at a time,
 # each answer in OUTDIR/N.
