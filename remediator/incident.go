@@ -161,10 +161,6 @@ func clipMap(m map[string]string) map[string]string {
 	return out
 }
 
-// hostLevel reports whether a check's ladder is about the whole host: its
-// service ladders wait while it runs.
-func hostLevel(check string) bool { return check == "ping" || check == "ssh" }
-
 // checkIDs lists the registry's checks, for label pre-initialisation.
 func checkIDs() []string {
 	var ids []string

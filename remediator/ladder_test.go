@@ -98,12 +98,12 @@ func TestRepeatsYieldOneRun(t *testing.T) {
 	if inc.Result != ResultRecovered || len(emails) != 1 {
 		t.Fatalf("result %s, steps %s, %d emails", inc.Result, summary(steps), len(emails))
 	}
-	msgs := e.smtp.Wait(1, 5*time.Second)
+	e.smtp.Wait(1, 5*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	if r := e.fake.Restarts(); len(r) != 1 {
 		t.Fatalf("restarts %v", r)
 	}
-	if msgs = e.smtp.Messages(); len(msgs) != 1 {
+	if msgs := e.smtp.Messages(); len(msgs) != 1 {
 		t.Fatalf("%d emails received", len(msgs))
 	}
 	ds, err := e.app.Journal().(*journal.SQLite).Decisions(context.Background(), id)

@@ -109,7 +109,8 @@ const dispatchGap = 10 * time.Millisecond
 // wait waits for every ladder to return.
 func (s *scheduler) wait() { s.wg.Wait() }
 
-// hostLevelChecks go first on their host.
+// hostLevelChecks are the checks whose ladders are about the whole host:
+// they go first on their host, and its service ladders wait meanwhile.
 func hostLevelChecks() []string { return []string{"ping", "ssh"} }
 
 // dispatch starts what it can: for each host that may have queued work and

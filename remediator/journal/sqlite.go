@@ -246,6 +246,18 @@ func OpenSQLite(path string, now func() time.Time) (*SQLite, error) {
 			return nil, fmt.Errorf("journal directory: %w", err)
 		}
 	}
+	// Command output and emails are for the operators' eyes only. SQLite
+	// gives the -wal and -shm files it creates the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("journal %s: %w", p, err)
+		}
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)",
@@ -265,6 +277,7 @@ func OpenSQLite(path string, now func() time.Time) (*SQLite, error) {
 		w.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
+
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
 		w.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -307,5 +308,21 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 			}
 		}
 		rows.Close()
+	}
+}
+
+func TestJournalFileIsPrivate(t *testing.T) {
+	j := open(t)
+	if _, err := j.Accept(context.Background(), []Arrival{arrival("a", "firing", true)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		fi, err := os.Stat(j.Path() + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s%s: mode %v", filepath.Base(j.Path()), suffix, fi.Mode().Perm())
+		}
 	}
 }
