@@ -12,35 +12,39 @@ type HostCheck struct {
 	Thresholds map[runbook.Level]float64
 }
 
-// has reports whether check id is in force on h (plan, enable, disable).
-func (h *Host) has(id string) bool {
-	if containsString(h.Disable, id) {
+// has reports whether check c is in force on h (plan, enable, disable).
+func (h *Host) has(c runbook.Check) bool {
+	if containsString(h.Disable, c.ID) {
 		return false
 	}
-	if containsString(h.Enable, id) {
+	if containsString(h.Enable, c.ID) {
 		return true
 	}
-	c, ok := runbook.CheckByID(id)
-	return ok && h.Customer != nil && h.Customer.Plan.Includes(c.Plan)
+	return h.Customer != nil && h.Customer.Plan.Includes(c.Plan)
 }
 
-// resolve computes every host's checks once, after validation.
+// resolve computes every host's checks once, after validation, from one
+// copy of the registry: a fleet of hundreds of hosts loads in one pass.
 func (inv *Inventory) resolve() {
+	registry := runbook.Checks()
 	for ci := range inv.Customers {
 		for _, h := range inv.Customers[ci].Hosts {
-			h.checks = h.resolveChecks()
+			h.checks = h.resolveChecks(registry)
 		}
 	}
 }
 
-func (h *Host) resolveChecks() []HostCheck {
-	var out []HostCheck
-	for _, c := range runbook.Checks() {
-		if !h.has(c.ID) {
+func (h *Host) resolveChecks(registry []runbook.Check) []HostCheck {
+	out := make([]HostCheck, 0, len(registry))
+	for _, c := range registry {
+		if !h.has(c) {
 			continue
 		}
 		o := h.Checks[c.ID]
-		hc := HostCheck{Check: c, Override: o, Thresholds: map[runbook.Level]float64{}}
+		hc := HostCheck{Check: c, Override: o}
+		if len(c.Thresholds) > 0 {
+			hc.Thresholds = make(map[runbook.Level]float64, len(c.Thresholds))
+		}
 		if o.Port != 0 {
 			hc.Port = o.Port
 		}

@@ -250,7 +250,7 @@ func (v *validator) host(p string, h *Host, d HostDefaults) {
 	for _, id := range sortedKeys(h.Checks) {
 		v.override(p+".checks."+id, id, h.Checks[id])
 	}
-	if h.has("url") {
+	if url, _ := runbook.CheckByID("url"); h.has(url) {
 		if o := h.Checks["url"]; o.URL == "" {
 			v.fail(p+".checks.url.url", "the url check needs the URL to request")
 		}
