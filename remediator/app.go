@@ -23,13 +23,14 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/mamori-ops/mamori/exporter/probe"
+	"github.com/mamori-ops/mamori/internal/generate/contract"
 	"github.com/mamori-ops/mamori/inventory"
 	"github.com/mamori-ops/mamori/remediator/journal"
 	"github.com/mamori-ops/mamori/remediator/mail"
 )
 
-// WebhookPath is where Alertmanager posts (internal/generate/contract).
-const WebhookPath = "/api/v1/alerts"
+// WebhookPath is where Alertmanager posts, as the contract fixes it.
+const WebhookPath = contract.WebhookPath
 
 // httpShutdownTimeout bounds how long Serve waits for requests in flight.
 const httpShutdownTimeout = 5 * time.Second

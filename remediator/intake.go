@@ -128,12 +128,14 @@ func (a *App) intake(w http.ResponseWriter, r *http.Request) (int, intakeAnswer)
 		guard(st)
 		states[i] = st
 		arrivals[i] = journal.Arrival{Incident: st.incident(), Accepted: st.accepted()}
-		a.metrics.alertsReceived.WithLabelValues(al.Status).Inc()
 	}
 	results, err := a.journal.Accept(r.Context(), arrivals)
 	if err != nil {
 		level.Error(a.logger).Log("msg", "cannot journal the webhook: answering 500 so that Alertmanager retries", "err", err)
 		return http.StatusInternalServerError, intakeAnswer{Status: "error", Error: "the journal cannot be written"}
+	}
+	for _, al := range msg.Alerts {
+		a.metrics.alertsReceived.WithLabelValues(al.Status).Inc()
 	}
 	dedup(states, results, a.metrics, a.sched, a.logger)
 	ans := intakeAnswer{Status: "ok", Incidents: make([]int64, 0, len(results))}
