@@ -8,7 +8,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
 BINARIES  := mamori_exporter mamori_remediator
 PKGS      := ./...
 
-.PHONY: all build run test unit integration lint generate bench bench-remediator fuzz clean setup-test
+.PHONY: all build run test unit integration lint generate bench bench-remediator bench-probe fuzz clean setup-test
 
 all: lint build test
 
@@ -53,6 +53,9 @@ bench:
 # built binary; prints the acknowledgement latencies and checks the journal.
 bench-remediator:
 	MAMORI_BENCH_REMEDIATOR=1 $(GO) test -count=1 -run '^TestBenchWebhook$$' -v -timeout 15m ./remediator/
+
+bench-probe: mamori_exporter
+	./scripts/bench-probe.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./inventory/
