@@ -42,6 +42,7 @@ unit:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 $(PKGS)
 
 generate:
 	$(GO) run ./internal/cmd/generate
@@ -70,3 +71,25 @@ images: build
 	$(IMAGE_TOOL) build -f deploy/Containerfile.exporter -t mamori/exporter:$(VERSION) .
 	$(IMAGE_TOOL) build -f deploy/Containerfile.remediator -t mamori/remediator:$(VERSION) .
 .PHONY: images
+
+# The whole loop on this machine (root): a systemd customer server with the
+# plus plan's services and the exporter's host role, and outside it the
+# prober, Prometheus, Alertmanager, the remediator and smtp-sink, from
+# deploy/'s configs with 5 s intervals. Runs in the background (state,
+# configs, logs and mail in $(DEMO_DIR)).
+DEMO_DIR ?= /run/mamori-demo
+DEMO_BIN := $(DEMO_DIR)/demo
+CHECK    ?= http
+demo: setup-test build
+	@mkdir -p $(DEMO_DIR)
+	CGO_ENABLED=0 $(GO) build -o $(DEMO_BIN) ./deploy/demo
+	$(DEMO_BIN) --dir=$(DEMO_DIR) up --root=. --exporter=mamori_exporter --remediator=mamori_remediator
+
+# Stops the service of CHECK on the customer server, waits for the
+# remediator to restart it and for the customer's email, prints both times.
+demo-fault:
+	$(DEMO_BIN) --dir=$(DEMO_DIR) fault --check=$(CHECK)
+
+demo-stop:
+	@if [ -x $(DEMO_BIN) ]; then $(DEMO_BIN) --dir=$(DEMO_DIR) stop; else echo "demo: not running"; fi
+.PHONY: demo demo-fault demo-stop

@@ -266,5 +266,5 @@ func negotiate(h http.Header) expfmt.Format {
 	if a := h.Get("Accept"); a == "" || a == "*/*" {
 		return expfmt.NewFormat(expfmt.TypeTextPlain)
 	}
-	return expfmt.Negotiate(h)
+	return expfmt.NegotiateAccept(h, expfmt.DefaultAcceptedFormats()...)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -57,7 +58,7 @@ func selectorName(v *parser.VectorSelector) string {
 		return v.Name
 	}
 	for _, m := range v.LabelMatchers {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 			return m.Value
 		}
 	}
@@ -75,7 +76,7 @@ func checkSelector(v *parser.VectorSelector) error {
 	}
 	allowed := labelsOf(m)
 	for _, lm := range v.LabelMatchers {
-		if lm.Name == labels.MetricName {
+		if lm.Name == model.MetricNameLabel {
 			continue
 		}
 		if !allowed[lm.Name] && m.Name != "ALERTS" {
