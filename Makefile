@@ -93,3 +93,10 @@ demo-fault:
 demo-stop:
 	@if [ -x $(DEMO_BIN) ]; then $(DEMO_BIN) --dir=$(DEMO_DIR) stop; else echo "demo: not running"; fi
 .PHONY: demo demo-fault demo-stop
+
+# The end-to-end suite (e2e/): the demo's loop with 5 s intervals, one
+# scenario per runbook check, a table of fault-to-recovery times. Root;
+# installs what is missing first. Not part of `make test`.
+e2e: setup-test
+	MAMORI_INTEGRATION=1 $(GO) test -count=1 -v -timeout 25m ./e2e/ $(E2E_ARGS)
+.PHONY: e2e

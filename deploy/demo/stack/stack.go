@@ -304,6 +304,7 @@ customers:
           console: [%s]
         checks:
           plesk: {insecure_skip_verify: true}
+          ftp: {service: vsftpd}   # FTP runs standalone on the box
         disable: [url]
 `, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console), nil
 }

@@ -1,0 +1,453 @@
+// Package e2e is mamori's end-to-end suite: the loop of `make demo`
+// (deploy/demo/stack: a real systemd customer server with the host role,
+// the prober, Debian's Prometheus and Alertmanager with deploy/'s generated
+// configs and rules at 5 s intervals, the built mamori_remediator and
+// postfix's smtp-sink) and one scenario per runbook check: a fault on the
+// server, then the alert, the ladder's steps in the remediator's journal,
+// the result on the server and the customer's Japanese email are asserted.
+// Each scenario's time from fault to recovery and to email is printed as a
+// table. Run it with `make e2e` (root, MAMORI_INTEGRATION=1).
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mamori-ops/mamori/deploy/demo/stack"
+	"github.com/mamori-ops/mamori/internal/testbox"
+	"github.com/mamori-ops/mamori/internal/testenv"
+)
+
+// env is the one loop every scenario runs on, in turn.
+type env struct {
+	st      *stack.Stack
+	results []result
+	mu      sync.Mutex
+}
+
+type result struct {
+	scenario string
+	check    string
+	steps    string
+	outcome  string
+	alert    time.Duration // fault → incident received by the remediator
+	recovery time.Duration // fault → service active again (0: not applicable)
+	email    time.Duration // fault → the customer's email received
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// build compiles the binaries from this checkout, static as `make build`.
+func build(t *testing.T, root, dir, pkg, name string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	testenv.RequireIntegration(t)
+	testbox.Require(t)
+	for _, tool := range []string{"prometheus", "prometheus-alertmanager", "smtp-sink"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Need(t, "%s is not installed (scripts/setup-test.sh): %v", tool, err)
+		}
+	}
+	root := repoRoot(t)
+	bin := t.TempDir()
+	exporter := build(t, root, bin, "./exporter/cmd/mamori_exporter", "mamori_exporter")
+	remediator := build(t, root, bin, "./remediator/cmd/mamori_remediator", "mamori_remediator")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, Exporter: exporter, Remediator: remediator,
+		BoxName: "web1.acme.example", Log: t.Logf})
+	if err != nil {
+		t.Fatalf("stack: %v", err)
+	}
+	e := &env{st: st}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"remediator", "prometheus", "alertmanager", "prober"} {
+				b, _ := os.ReadFile(st.LogPath(name))
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("%s log (tail):\n%s", name, b)
+			}
+		}
+		if err := st.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return e
+}
+
+func (e *env) add(r result) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.results = append(e.results, r)
+}
+
+func (e *env) table() string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "scenario\tcheck\tfault→alert\tfault→recovered\tfault→email\tresult\tladder")
+	for _, r := range e.results {
+		rec := "–"
+		if r.recovery > 0 {
+			rec = r.recovery.Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.scenario, r.check, r.alert.Round(100*time.Millisecond), rec,
+			r.email.Round(100*time.Millisecond), r.outcome, r.steps)
+	}
+	w.Flush()
+	return b.String()
+}
+
+// getJSON fetches url into v.
+func getJSON(ctx context.Context, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// incident is the remediator's JSON view of one.
+type incident struct {
+	ID         int64     `json:"id"`
+	Status     string    `json:"status"`
+	AlertName  string    `json:"alertname"`
+	Check      string    `json:"check"`
+	Service    string    `json:"service"`
+	State      string    `json:"state"`
+	Decision   string    `json:"decision"`
+	Result     string    `json:"result"`
+	ReceivedAt time.Time `json:"received_at"`
+	FinishedAt *time.Time
+	Steps      []struct {
+		Action  string `json:"action"`
+		Service string `json:"service"`
+		Outcome string `json:"outcome"`
+		Detail  string `json:"detail"`
+	} `json:"steps"`
+	Emails []json.RawMessage `json:"emails"`
+}
+
+func (in *incident) summary() string {
+	var parts []string
+	for _, s := range in.Steps {
+		parts = append(parts, s.Action+":"+s.Outcome)
+	}
+	return strings.Join(parts, " ")
+}
+
+// incidents lists the remediator's incidents received after since.
+func (e *env) incidents(ctx context.Context, since time.Time) ([]incident, error) {
+	var list struct {
+		Incidents []incident `json:"incidents"`
+	}
+	if err := getJSON(ctx, e.st.URLs.Remediator+"/api/v1/incidents", &list); err != nil {
+		return nil, err
+	}
+	var out []incident
+	for _, in := range list.Incidents {
+		if in.ReceivedAt.After(since) {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// firing lists the alerts Prometheus has firing for the customer.
+func (e *env) firing(ctx context.Context) ([]string, error) {
+	var ans struct {
+		Data struct {
+			Alerts []struct {
+				Labels map[string]string `json:"labels"`
+				State  string            `json:"state"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, e.st.URLs.Prometheus+"/api/v1/alerts", &ans); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range ans.Data.Alerts {
+		if a.Labels["customer"] == stack.Customer && a.State == "firing" {
+			out = append(out, a.Labels["alertname"])
+		}
+	}
+	return out, nil
+}
+
+// query runs an instant PromQL query and returns the values.
+func (e *env) query(ctx context.Context, q string) ([]string, error) {
+	var ans struct {
+		Data struct {
+			Result []struct {
+				Value []any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, e.st.URLs.Prometheus+"/api/v1/query?query="+url.QueryEscape(q), &ans); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range ans.Data.Result {
+		out = append(out, fmt.Sprint(r.Value[1]))
+	}
+	return out, nil
+}
+
+// quiet waits until every unit of the box is active, every check of the
+// host has been scraped healthy, and no alert of the customer fires, so
+// that a scenario starts from a healthy server.
+func (e *env) quiet(t *testing.T, limit time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	deadline := time.Now().Add(limit)
+	var why string
+	for time.Now().Before(deadline) {
+		out, _ := e.st.Box.Exec(ctx, "systemctl", "is-active", "apache2", "sw-cp-server", "dovecot", "postfix", "mariadb", "ssh",
+			"vsftpd", "xinetd", "rsyslog", "fail2ban", "spamd")
+		switch bad, _ := e.query(ctx, `mamori_probe_success == 0 or mamori_process_up == 0`); {
+		case strings.Contains(string(out), "inactive") || strings.Contains(string(out), "failed") || strings.Contains(string(out), "activating"):
+			why = "units: " + strings.Join(strings.Fields(string(out)), " ")
+		case len(bad) > 0:
+			why = fmt.Sprintf("%d failing checks or absent processes", len(bad))
+		default:
+			f, err := e.firing(ctx)
+			if err == nil && len(f) == 0 {
+				return
+			}
+			why = fmt.Sprintf("firing: %v %v", f, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("the server is not quiet after %s: %s", limit, why)
+}
+
+// scenario is one fault and what must follow.
+type scenario struct {
+	name string
+	// checks whose incident must do the work (a stopped dovecot fails
+	// imap, imaps, pop3 and pop3s; one of them restarts it).
+	checks []string
+	// unit is restarted by the ladder; empty when nothing is restarted.
+	unit string
+	// fault breaks the server.
+	fault func(t *testing.T, e *env)
+	// steps the incident's ladder shows, in order (a subsequence).
+	steps []string
+	// result is the incident's result.
+	result string
+	// mail are texts the customer's email contains.
+	mail []string
+	// limit bounds the scenario.
+	limit time.Duration
+}
+
+func stopUnits(units ...string) func(*testing.T, *env) {
+	return func(t *testing.T, e *env) {
+		t.Helper()
+		if out, err := e.st.Box.Exec(t.Context(), append([]string{"systemctl", "stop"}, units...)...); err != nil {
+			t.Fatalf("systemctl stop %v: %v: %s", units, err, out)
+		}
+	}
+}
+
+func restartScenario(name, unit, service string, checks []string, fault func(*testing.T, *env)) scenario {
+	if fault == nil {
+		fault = stopUnits(unit)
+	}
+	return scenario{
+		name: name, checks: checks, unit: unit, fault: fault,
+		steps:  []string{"check:unhealthy", "restart:done", "verify:healthy", "notify:queued"},
+		result: "recovered",
+		mail:   []string{fmt.Sprintf("%s (%s) を再起動しました (systemctl restart %s)", unit, service, unit), "復旧し"},
+		limit:  90 * time.Second,
+	}
+}
+
+func scenarios() []scenario {
+	return []scenario{
+		restartScenario("apache2 stopped", "apache2", "httpd", []string{"http", "https"}, nil),
+		restartScenario("dovecot stopped", "dovecot", "dovecot", []string{"imap", "imaps", "pop3", "pop3s"}, nil),
+		restartScenario("postfix stopped", "postfix", "postfix", []string{"smtp", "smtps"}, nil),
+		restartScenario("mariadb stopped", "mariadb", "mariadb", []string{"mysql"}, nil),
+		restartScenario("vsftpd stopped (FTP)", "vsftpd", "vsftpd", []string{"ftp"}, nil),
+		restartScenario("xinetd stopped", "xinetd", "xinetd", []string{"xinetd"}, nil),
+		restartScenario("fail2ban stopped", "fail2ban", "fail2ban", []string{"fail2ban"}, nil),
+		restartScenario("spamd stopped", "spamd", "spamd", []string{"spam"}, nil),
+		// rsyslog is socket-activated: with syslog.socket up, the next log
+		// line would start it again without anyone's help.
+		restartScenario("rsyslog stopped", "rsyslog", "rsyslog", []string{"rsyslog"}, stopUnits("syslog.socket", "rsyslog.service")),
+		restartScenario("panel stopped (plesk)", "sw-cp-server", "sw-cp-server", []string{"plesk"}, nil),
+	}
+}
+
+// TestEndToEnd runs every scenario on one loop, one after the other, each
+// from a quiet server, and prints the table of times.
+func TestEndToEnd(t *testing.T) {
+	e := startEnv(t)
+	defer func() { t.Logf("fault-to-recovery, scrape and evaluation every 5 s:\n%s", e.table()) }()
+	for _, sc := range scenarios() {
+		if !t.Run(sc.name, func(t *testing.T) { e.run(t, sc) }) && os.Getenv("MAMORI_E2E_FAILFAST") == "1" {
+			return
+		}
+	}
+}
+
+func (e *env) run(t *testing.T, sc scenario) {
+	e.quiet(t, 90*time.Second)
+	ctx := t.Context()
+	before, _ := stack.Mails(e.st.URLs.MailDir)
+	seen := map[string]bool{}
+	for _, m := range before {
+		seen[m.File] = true
+	}
+	t0 := time.Now()
+	sc.fault(t, e)
+	r := result{scenario: sc.name}
+	deadline := t0.Add(sc.limit)
+
+	// The incident: one of the checks, done.
+	var done *incident
+	for done == nil {
+		if time.Now().After(deadline) {
+			list, _ := e.incidents(ctx, t0)
+			t.Fatalf("no incident of %v done within %s after the fault; incidents: %+v", sc.checks, sc.limit, list)
+		}
+		time.Sleep(250 * time.Millisecond)
+		list, err := e.incidents(ctx, t0)
+		if err != nil {
+			continue
+		}
+		for _, in := range list {
+			if !slices.Contains(sc.checks, in.Check) {
+				continue
+			}
+			if r.alert == 0 || in.ReceivedAt.Sub(t0) < r.alert {
+				r.alert = in.ReceivedAt.Sub(t0)
+			}
+			var full incident
+			if err := getJSON(ctx, fmt.Sprintf("%s/api/v1/incidents/%d", e.st.URLs.Remediator, in.ID), &full); err != nil || full.State != "done" {
+				continue
+			}
+			// Of several incidents (one per failing check), the one that acted.
+			if done == nil || strings.Contains(full.summary(), "restart") {
+				f := full
+				done = &f
+			}
+		}
+		if sc.unit != "" && r.recovery == 0 {
+			if out, _ := e.st.Box.Exec(ctx, "systemctl", "is-active", sc.unit); strings.TrimSpace(string(out)) == "active" {
+				r.recovery = time.Since(t0)
+			}
+		}
+	}
+	r.check, r.steps, r.outcome = done.Check, done.summary(), done.Result
+	if !subsequence(sc.steps, done.Steps) {
+		t.Errorf("incident %d (%s): steps %q, want %q in order", done.ID, done.Check, done.summary(), sc.steps)
+	}
+	if done.Result != sc.result {
+		t.Errorf("incident %d (%s): result %q, want %q", done.ID, done.Check, done.Result, sc.result)
+	}
+	if sc.unit != "" {
+		out, _ := e.st.Box.Exec(ctx, "systemctl", "is-active", sc.unit)
+		if strings.TrimSpace(string(out)) != "active" {
+			t.Errorf("%s is %s after the incident", sc.unit, strings.TrimSpace(string(out)))
+		} else if r.recovery == 0 {
+			r.recovery = time.Since(t0)
+		}
+	}
+
+	// The customer's email: the one saying what the ladder did.
+	var mail *stack.Mail
+	var got []string
+	for mail == nil && time.Now().Before(deadline) {
+		mails, _ := stack.Mails(e.st.URLs.MailDir)
+		got = got[:0]
+		for i := range mails {
+			if seen[mails[i].File] || mails[i].To != stack.Contact {
+				continue
+			}
+			got = append(got, mails[i].Subject)
+			if containsAll(mails[i].Text, sc.mail) {
+				mail = &mails[i]
+				break
+			}
+		}
+		if mail == nil {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if mail == nil {
+		t.Fatalf("no email to %s saying %q within %s; received: %q", stack.Contact, sc.mail, sc.limit, got)
+	}
+	r.email = mail.Received.Sub(t0)
+	e.add(r)
+	t.Logf("%s: incident %d (%s) %s; alert %s, recovered %s, email %s after the fault", sc.name, done.ID, done.Check, done.summary(),
+		r.alert.Round(100*time.Millisecond), r.recovery.Round(100*time.Millisecond), r.email.Round(100*time.Millisecond))
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, x := range subs {
+		if !strings.Contains(s, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// subsequence reports whether want ("action:outcome") appear in steps in
+// order.
+func subsequence(want []string, steps []struct {
+	Action  string `json:"action"`
+	Service string `json:"service"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail"`
+}) bool {
+	i := 0
+	for _, s := range steps {
+		if i < len(want) && want[i] == s.Action+":"+s.Outcome {
+			i++
+		}
+	}
+	return i == len(want)
+}
