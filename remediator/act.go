@@ -196,7 +196,11 @@ func (l *ladder) restartOverLoad(ctx context.Context, i int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := l.runSSH(ctx, s, remote.Command{Name: "cpus", Argv: cpusArgv()})
+	nproc, err := l.render("cpus", "")
+	if err != nil {
+		return "", err
+	}
+	res, err := l.runSSH(ctx, s, nproc)
 	if stopping(err) {
 		return "", err
 	}

@@ -9,19 +9,12 @@ import (
 	"time"
 
 	"github.com/mamori-ops/mamori/inventory"
-	"github.com/mamori-ops/mamori/remediator/remote"
 	"github.com/mamori-ops/mamori/runbook"
 )
 
-// processesArgv lists live processes with their state, for the runbook's
-// "check with ps that the process runs". A constant argv: nothing of an
-// alert or of the inventory goes into it; the matching is done here.
-func processesArgv() []string { return []string{"ps", "-e", "-o", "stat=,comm=,args="} }
-
-// cpusArgv counts online CPUs, for the load ladder's per-CPU threshold.
-func cpusArgv() []string { return []string{"nproc"} }
-
-// proc is one line of processesArgv's output.
+// proc is one line of the runbook's "processes" command (ps -e -o
+// stat=,comm=,args=): the runbook's "check with ps that the process runs";
+// the matching is done here, nothing of an alert goes into the command.
 type proc struct {
 	stat, comm, argv0, args string
 }
@@ -96,7 +89,9 @@ func (l *ladder) look(ctx context.Context, s *stepRec) (observation, error) {
 	res, err := l.runSSH(ctx, s, isActive)
 	switch {
 	case errors.Is(err, errDryRun):
-		_, _ = l.runSSH(ctx, s, remote.Command{Name: "processes", Argv: processesArgv()})
+		if ps, err := l.render("processes", ""); err == nil {
+			_, _ = l.runSSH(ctx, s, ps)
+		}
 		s.note("would look at unit %s, its processes and re-probe %s", unit, l.hc.ID)
 		return observation{rendered: true}, nil
 	case stopping(err):
@@ -107,7 +102,11 @@ func (l *ladder) look(ctx context.Context, s *stepRec) (observation, error) {
 	}
 	active := res.ExitCode == 0
 	s.note("unit %s: %s", unit, stateWord(active, strings.TrimSpace(string(res.Output))))
-	pres, err := l.runSSH(ctx, s, remote.Command{Name: "processes", Argv: processesArgv()})
+	ps, err := l.render("processes", "")
+	if err != nil {
+		return observation{}, err
+	}
+	pres, err := l.runSSH(ctx, s, ps)
 	if stopping(err) {
 		return observation{}, err
 	}

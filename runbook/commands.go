@@ -19,6 +19,10 @@ const UnitPlaceholder = "{unit}"
 // Commands returns the table of commands ladders run, as a fresh table.
 func Commands() []Command {
 	return []Command{
+		{Name: "processes", Systemd: []string{"ps", "-e", "-o", "stat=,comm=,args="},
+			SysV: []string{"ps", "-e", "-o", "stat=,comm=,args="}, Doc: "live processes with their state (the runbook's ps check)"},
+		{Name: "cpus", Systemd: []string{"nproc"},
+			SysV: []string{"nproc"}, Doc: "online CPUs, for the load per CPU"},
 		{Name: "is_active", Systemd: []string{"systemctl", "is-active", UnitPlaceholder},
 			SysV: []string{"service", UnitPlaceholder, "status"}, Doc: "whether the unit runs"},
 		{Name: "restart", Systemd: []string{"systemctl", "restart", UnitPlaceholder},
