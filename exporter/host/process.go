@@ -168,6 +168,10 @@ func (c *processCollector) scan(m matcher, states []serviceState, btime uint64) 
 	c.gen++
 	// A process that started before this tick is settled.
 	settledBefore := uint64(max(c.now().Add(-settleAge).Unix()-int64(btime), 0)) * clockTicks
+	// Containers' processes are visible in the host's /proc: a service runs
+	// on the host only in the PID namespace of the host's init.
+	nsBuf := make([]byte, 64)
+	hostNS := string(pidNamespace(dirfd, "1", nsBuf))
 	buf := make([]byte, 4096)
 	path := make([]byte, 0, 32)
 	var st unix.Stat_t
@@ -204,6 +208,12 @@ func (c *processCollector) scan(m matcher, states []serviceState, btime uint64) 
 			continue // zombies linger until reaped and are not the service
 		}
 		rules := m[e.comm]
+		if len(rules) == 0 {
+			continue
+		}
+		if hostNS != "" && string(pidNamespace(dirfd, name, nsBuf)) != hostNS {
+			continue // a container's process, not the host's service
+		}
 		var cmdline []byte
 		var matched uint64 // bit i: service i already counted for this process
 		for _, r := range rules {
@@ -239,6 +249,17 @@ func (c *processCollector) scan(m matcher, states []serviceState, btime uint64) 
 		}
 	}
 	return nil
+}
+
+// pidNamespace reads /proc/PID/ns/pid ("pid:[4026531836]"); nil when it
+// cannot be read (a fixture tree, or no ptrace access to the process),
+// and then no process is told apart by namespace.
+func pidNamespace(dirfd int, pid string, buf []byte) []byte {
+	n, err := unix.Readlinkat(dirfd, pid+"/ns/pid", buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
 }
 
 // commBase reduces a comm to the name it stands for: a daemon that sets its

@@ -119,3 +119,33 @@ func (c collectorOf) Collect(ch chan<- prometheus.Metric) {
 		ch <- m
 	}
 }
+
+// ns makes /proc/PID/ns/pid point at namespace n, as the kernel shows it.
+func (p *procTree) ns(pid int, n int) {
+	d := filepath.Join(p.root, fmt.Sprint(pid), "ns")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.Symlink(fmt.Sprintf("pid:[%d]", n), filepath.Join(d, "pid")); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestContainerProcessesAreNotTheHosts: an apache2 in a container (another
+// PID namespace than the host's init) does not make the host's httpd up.
+func TestContainerProcessesAreNotTheHosts(t *testing.T) {
+	p := newProcTree(t)
+	p.write(1, "systemd", 'S', time.Hour)
+	p.ns(1, 4026531836)
+	p.write(800, "apache2", 'S', time.Hour)
+	p.ns(800, 4026532999)
+	c := newProcessCollector(p.root, func() time.Time { return p.now })
+	if up := p.httpdUp(c); up != 0 {
+		t.Fatal("a container's apache2 counted as the host's")
+	}
+	p.write(801, "apache2", 'S', time.Hour)
+	p.ns(801, 4026531836)
+	if up := p.httpdUp(c); up != 1 {
+		t.Fatal("the host's own apache2 not counted")
+	}
+}
