@@ -120,7 +120,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.Box, err = testbox.Start(ctx, testbox.Options{
 		Name:    o.BoxName,
 		Timeout: 90 * time.Second,
-		Files:   []testbox.File{{Path: "/etc/mamori/inventory.yml", Data: []byte(placeholder)}},
+		Files: []testbox.File{
+			{Path: "/etc/mamori/inventory.yml", Data: []byte(placeholder)},
+			// The customer's shop, the url check's page.
+			{Path: "/var/www/html/shop/index.html", Data: []byte("<html><title>ACME shop</title><body>ACME shop</body></html>\n")},
+		},
 		Services: []testbox.Service{{Name: "mamori_exporter", Binary: o.Exporter, Args: []string{
 			"--config.file=/etc/mamori/inventory.yml", "--host.name=" + o.BoxName, "--web.listen-address=:9796"}}},
 	})
@@ -305,8 +309,8 @@ customers:
         checks:
           plesk: {insecure_skip_verify: true}
           ftp: {service: vsftpd}   # FTP runs standalone on the box
-        disable: [url]
-`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console), nil
+          url: {url: "http://%s/shop/", body_match: "ACME shop"}
+`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console, addr), nil
 }
 
 // spawn starts a daemon whose output goes to logs/NAME.log. It gets
