@@ -282,6 +282,8 @@ type scenario struct {
 	limit time.Duration
 	// skip, when set, says why the scenario cannot pass yet.
 	skip string
+	// forbid is an action the ladder must not take.
+	forbid string
 	// mailTo receives the email checked (default: the customer).
 	mailTo string
 	// cleanup repairs what the fault broke and the ladder did not.
@@ -336,8 +338,8 @@ func scenarios() []scenario {
 		{
 			name: "one URL 404, site up", checks: []string{"url"},
 			fault: shell("mv /var/www/html/shop /var/www/html/shop.off"),
-			steps: []string{"scope_url:url_only", "escalate:queued", "notify:queued"}, result: "escalated",
-			mailTo: stack.Operator, mail: []string{"/shop/"}, limit: 60 * time.Second,
+			steps: []string{"scope_url:url_only", "escalate:queued", "notify:queued"}, result: "escalated", forbid: "restart",
+			mail: []string{"再起動は行わず原因を調査いたします"}, limit: 60 * time.Second,
 			cleanup: shell("mv /var/www/html/shop.off /var/www/html/shop"),
 		},
 		{
@@ -435,6 +437,9 @@ func (e *env) run(t *testing.T, sc scenario) {
 	r.check, r.steps, r.outcome = done.Check, done.summary(), done.Result
 	if !subsequence(sc.steps, done.Steps) {
 		t.Errorf("incident %d (%s): steps %q, want %q in order", done.ID, done.Check, done.summary(), sc.steps)
+	}
+	if sc.forbid != "" && strings.Contains(done.summary(), sc.forbid) {
+		t.Errorf("incident %d (%s): steps %q include %s", done.ID, done.Check, done.summary(), sc.forbid)
 	}
 	if done.Result != sc.result {
 		t.Errorf("incident %d (%s): result %q, want %q", done.ID, done.Check, done.Result, sc.result)
