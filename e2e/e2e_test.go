@@ -21,9 +21,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mamori-ops/mamori/deploy/demo/stack"
 	"github.com/mamori-ops/mamori/internal/testbox"
@@ -35,6 +38,7 @@ type env struct {
 	st      *stack.Stack
 	results []result
 	mu      sync.Mutex
+	loop    string // the disk scenario's loop device
 }
 
 type result struct {
@@ -343,12 +347,57 @@ func scenarios() []scenario {
 			cleanup: shell("mv /var/www/html/shop.off /var/www/html/shop"),
 		},
 		{
+			name: "small filesystem full", checks: []string{"disk"}, fault: fillDisk,
+			steps: []string{"collect:done", "notify:queued"}, forbid: "restart", result: "escalated",
+			mail: []string{"/srv/small", "100%"}, limit: 90 * time.Second, cleanup: emptyDisk,
+		},
+		{
 			name: "apache2 broken config", checks: []string{"http", "https"},
 			fault:  shell("echo ThisIsNotADirective > /etc/apache2/conf-enabled/zz-e2e-broken.conf && systemctl stop apache2"),
 			steps:  []string{"check:unhealthy", "restart:failed", "verify:unhealthy", "collect:done", "escalate:queued", "notify:queued"},
 			result: "escalated", mailTo: stack.Operator, mail: []string{"ThisIsNotADirective"}, limit: 90 * time.Second,
 			cleanup: shell("rm -f /etc/apache2/conf-enabled/zz-e2e-broken.conf && systemctl reset-failed apache2; systemctl start apache2"),
 		},
+	}
+}
+
+// fillDisk gives the box a small filesystem of its own (64 MiB of ext4 on
+// a loop device of the machine, mounted on /srv/small in the box's mount
+// namespace) and fills it up.
+func fillDisk(t *testing.T, e *env) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "small.img")
+	run := func(name string, args ...string) string {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v: %s", name, args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("truncate", "-s", "64M", img)
+	run("mkfs.ext4", "-q", "-F", img)
+	loop := run("losetup", "-f", "--show", img)
+	e.loop = loop
+	var st syscall.Stat_t
+	if err := syscall.Stat(loop, &st); err != nil {
+		t.Fatal(err)
+	}
+	shell(fmt.Sprintf("mknod /dev/mamori-small b %d %d && mkdir -p /srv/small && mount /dev/mamori-small /srv/small && "+
+		"(dd if=/dev/zero of=/srv/small/fill bs=1M count=80 2>/dev/null; true)", unix.Major(st.Rdev), unix.Minor(st.Rdev)))(t, e)
+}
+
+// emptyDisk checks that nothing was deleted, then removes the filesystem.
+func emptyDisk(t *testing.T, e *env) {
+	t.Helper()
+	if out, err := e.st.Box.Exec(context.Background(), "test", "-s", "/srv/small/fill"); err != nil {
+		t.Errorf("the file filling the disk is gone: the ladder must delete nothing (%v %s)", err, out)
+	}
+	shell("umount /srv/small; rm -f /dev/mamori-small; rmdir /srv/small")(t, e)
+	if e.loop != "" {
+		if out, err := exec.Command("losetup", "-d", e.loop).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", e.loop, err, out)
+		}
+		e.loop = ""
 	}
 }
 
