@@ -63,6 +63,8 @@ type Stack struct {
 	URLs  URLs
 	Token string
 	procs []*proc
+	// console is the box's out-of-band console script.
+	console string
 }
 
 // URLs are where a person looks.
@@ -113,7 +115,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// The customer server. Its inventory names its address, known only once
 	// it is up: the box starts with a placeholder, then gets the real file.
 	start := time.Now()
-	placeholder, err := s.inventory("127.0.0.1", "/nonexistent", "/nonexistent", "/bin/false")
+	placeholder, err := s.inventory("127.0.0.1", "/nonexistent", "/nonexistent", "/bin/false", "")
 	if err != nil {
 		return nil, err
 	}
@@ -139,18 +141,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := os.WriteFile(console, []byte(script), 0o755); err != nil {
 		return nil, err
 	}
-	inv, err := s.inventory(s.Box.Addr, s.Box.KeyFile, s.Box.KnownHosts, console)
-	if err != nil {
+	s.console = console
+	if err := s.writeInventory(""); err != nil {
 		return nil, err
 	}
 	invPath := filepath.Join(o.Dir, "inventory.yml")
-	if err := os.WriteFile(invPath, []byte(inv), 0o644); err != nil {
-		return nil, err
-	}
-	// The same file inside the box, for the host role.
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/etc/mamori/inventory.yml", s.Box.Leader), []byte(inv), 0o644); err != nil {
-		return nil, fmt.Errorf("inventory into the box: %w", err)
-	}
 	if out, err := s.Box.Exec(ctx, "systemctl", "restart", "mamori_exporter"); err != nil {
 		return nil, fmt.Errorf("restart the box's exporter: %w: %s", err, out)
 	}
@@ -283,9 +278,46 @@ func (o *Options) defaults() error {
 	return os.MkdirAll(o.Dir, 0o755)
 }
 
+// writeInventory writes the inventory beside the monitoring side's parts
+// and, the same file, into the box for the host role.
+func (s *Stack) writeInventory(extra string) error {
+	inv, err := s.inventory(s.Box.Addr, s.Box.KeyFile, s.Box.KnownHosts, s.console, extra)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.Opts.Dir, "inventory.yml"), []byte(inv), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/etc/mamori/inventory.yml", s.Box.Leader), []byte(inv), 0o644); err != nil {
+		return fmt.Errorf("inventory into the box: %w", err)
+	}
+	return nil
+}
+
+// SetChecks rewrites the inventory with extra per-check settings of the
+// box (YAML lines under its checks:, e.g. "load: {thresholds: {alert: 1}}")
+// and has every reader reload it: the box's exporter, the prober and the
+// remediator (SIGHUP).
+func (s *Stack) SetChecks(ctx context.Context, extra string) error {
+	if err := s.writeInventory(extra); err != nil {
+		return err
+	}
+	if out, err := s.Box.Exec(ctx, "systemctl", "kill", "-s", "HUP", "mamori_exporter"); err != nil {
+		return fmt.Errorf("reload the box's exporter: %w: %s", err, out)
+	}
+	for _, p := range s.procs {
+		if p.name == "prober" || p.name == "remediator" {
+			if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				return fmt.Errorf("reload %s: %w", p.name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // inventory is the demo's fleet: one customer on the plus plan, in
 // Japanese, with one host, the box.
-func (s *Stack) inventory(addr, key, knownHosts, console string) (string, error) {
+func (s *Stack) inventory(addr, key, knownHosts, console, extra string) (string, error) {
 	pw := filepath.Join(s.Opts.Dir, "acme-mail-password")
 	if err := os.WriteFile(pw, []byte("Agreed-Passw0rd\n"), 0o600); err != nil {
 		return "", err
@@ -310,7 +342,18 @@ customers:
           plesk: {insecure_skip_verify: true}
           ftp: {service: vsftpd}   # FTP runs standalone on the box
           url: {url: "http://%s/shop/", body_match: "ACME shop"}
-`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console, addr), nil
+%s`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console, addr, indent(extra, "          ")), nil
+}
+
+func indent(text, prefix string) string {
+	if text == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // spawn starts a daemon whose output goes to logs/NAME.log. It gets
