@@ -352,6 +352,11 @@ func scenarios() []scenario {
 			mail: []string{"/srv/small", "100%"}, limit: 90 * time.Second, cleanup: emptyDisk,
 		},
 		{
+			name: "load raised (CPU burners)", checks: []string{"load"}, fault: burnCPU,
+			steps: []string{"collect:done", "notify:queued"}, result: "escalated",
+			mail: []string{"load average"}, limit: 180 * time.Second, cleanup: stopBurners,
+		},
+		{
 			name: "apache2 broken config", checks: []string{"http", "https"},
 			fault:  shell("echo ThisIsNotADirective > /etc/apache2/conf-enabled/zz-e2e-broken.conf && systemctl stop apache2"),
 			steps:  []string{"check:unhealthy", "restart:failed", "verify:unhealthy", "collect:done", "escalate:queued", "notify:queued"},
@@ -384,6 +389,36 @@ func fillDisk(t *testing.T, e *env) {
 	}
 	shell(fmt.Sprintf("mknod /dev/mamori-small b %d %d && mkdir -p /srv/small && mount /dev/mamori-small /srv/small && "+
 		"(dd if=/dev/zero of=/srv/small/fill bs=1M count=80 2>/dev/null; true)", unix.Major(st.Rdev), unix.Minor(st.Rdev)))(t, e)
+}
+
+// burnCPU sets the box's load threshold a little above the load it has
+// now (load5 moves slowly: at the runbook's 2 per CPU the scenario would
+// take many minutes), then starts two CPU burners in the box.
+func burnCPU(t *testing.T, e *env) {
+	t.Helper()
+	v, err := e.query(t.Context(), "mamori_load5 / mamori_cpus")
+	if err != nil || len(v) != 1 {
+		t.Fatalf("load5 per CPU: %v %v", v, err)
+	}
+	var now float64
+	if _, err := fmt.Sscan(v[0], &now); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetChecks(t.Context(), fmt.Sprintf("load: {thresholds: {alert: %.2f}}", now+0.15)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load5 per CPU %.2f: alert threshold set to %.2f", now, now+0.15)
+	for i := range 2 {
+		shell(fmt.Sprintf("systemd-run --quiet --collect --unit=e2e-burn%d timeout 300 sh -c 'while :; do :; done'", i))(t, e)
+	}
+}
+
+func stopBurners(t *testing.T, e *env) {
+	t.Helper()
+	shell("systemctl stop e2e-burn0 e2e-burn1 || true")(t, e)
+	if err := e.st.SetChecks(context.Background(), ""); err != nil {
+		t.Errorf("restore the inventory: %v", err)
+	}
 }
 
 // emptyDisk checks that nothing was deleted, then removes the filesystem.
