@@ -357,6 +357,12 @@ func scenarios() []scenario {
 			mail: []string{"load average"}, limit: 180 * time.Second, cleanup: stopBurners,
 		},
 		{
+			name: "server unreachable (power)", checks: []string{"ping"}, fault: unreachable,
+			steps:  []string{"check:unhealthy", "power_cycle:done", "verify:healthy", "notify:queued"},
+			result: "recovered", mail: []string{"サーバを再起動しました"}, limit: 120 * time.Second,
+			cleanup: func(t *testing.T, e *env) { _ = e.st.Box.Unreachable(false) },
+		},
+		{
 			name: "apache2 broken config", checks: []string{"http", "https"},
 			fault:  shell("echo ThisIsNotADirective > /etc/apache2/conf-enabled/zz-e2e-broken.conf && systemctl stop apache2"),
 			steps:  []string{"check:unhealthy", "restart:failed", "verify:unhealthy", "collect:done", "escalate:queued", "notify:queued"},
@@ -418,6 +424,15 @@ func stopBurners(t *testing.T, e *env) {
 	shell("systemctl stop e2e-burn0 e2e-burn1 || true")(t, e)
 	if err := e.st.SetChecks(context.Background(), ""); err != nil {
 		t.Errorf("restore the inventory: %v", err)
+	}
+}
+
+// unreachable drops every packet of the box's link (nft, in its
+// namespace): probes and SSH time out, as with a hung server.
+func unreachable(t *testing.T, e *env) {
+	t.Helper()
+	if err := e.st.Box.Unreachable(true); err != nil {
+		t.Fatal(err)
 	}
 }
 

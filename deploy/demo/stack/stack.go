@@ -142,6 +142,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.console = console
+	// The power command: a container cannot lose power; what a power cycle
+	// does to a hung host's reachability is done instead: the runtime
+	// firewall state (the drop rule of Box.Unreachable) is gone.
+	power := filepath.Join(o.Dir, "power")
+	script = fmt.Sprintf("#!/bin/sh\n# The box's out-of-band power command (simulated: see deploy/demo/stack).\nnsenter --net=/run/netns/%s nft flush ruleset\n", s.Box.Netns)
+	if err := os.WriteFile(power, []byte(script), 0o755); err != nil {
+		return nil, err
+	}
 	if err := s.writeInventory(""); err != nil {
 		return nil, err
 	}
@@ -338,11 +346,12 @@ customers:
           known_hosts_file: %s
         out_of_band:
           console: [%s]
+          power_cycle: [%s]
         checks:
           plesk: {insecure_skip_verify: true}
           ftp: {service: vsftpd}   # FTP runs standalone on the box
           url: {url: "http://%s/shop/", body_match: "ACME shop"}
-%s`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console, addr, indent(extra, "          ")), nil
+%s`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console, filepath.Join(filepath.Dir(console), "power"), addr, indent(extra, "          ")), nil
 }
 
 func indent(text, prefix string) string {
