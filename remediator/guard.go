@@ -3,6 +3,8 @@ package remediator
 import (
 	"fmt"
 	"regexp"
+
+	"github.com/mamori-ops/mamori/runbook"
 )
 
 // labelRE is the shape of every label value the remediator reads: names,
@@ -47,7 +49,14 @@ func guard(s *alertState) {
 	if hc.Service != "" {
 		unit = h.Unit(hc.Service)
 	}
-	if v, ok := labels[LabelService]; ok && (hc.Service == "" || (v != hc.Service && v != unit)) {
+	// The rules are generated from the registry and carry its service; a
+	// host may run the check's service under another name (ftp: vsftpd
+	// instead of xinetd). Either agrees; the ladder uses the inventory's.
+	registryService := ""
+	if c, ok := runbook.CheckByID(hc.ID); ok {
+		registryService = c.Service
+	}
+	if v, ok := labels[LabelService]; ok && (hc.Service == "" || (v != hc.Service && v != unit && v != registryService)) {
 		s.reject(ReasonRejectedLabel, fmt.Sprintf("service=%q, but check %s on %s concerns %q (unit %q)", v, hc.ID, h.Name, hc.Service, unit))
 		return
 	}
