@@ -1,17 +1,15 @@
 package inventory
 
 import (
-	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/mamori-ops/mamori/internal/config"
 	"github.com/mamori-ops/mamori/runbook"
 )
 
@@ -87,16 +85,9 @@ func (inv *Inventory) applyDefaults() {
 	}
 }
 
-type validator struct {
-	file string
-	dir  string
-	idx  *nodeIndex
-	errs Errors
-}
+type validator struct{ *config.Checker }
 
-func (v *validator) fail(path, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.file, Line: v.idx.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
-}
+func (v *validator) fail(path, format string, args ...any) { v.Fail(path, format, args...) }
 
 func (v *validator) inventory(inv *Inventory) {
 	v.osFamily("defaults.os_family", inv.Defaults.OSFamily)
@@ -151,7 +142,7 @@ func (v *validator) customer(p string, c *Customer) {
 	}
 	if r := c.Agreed.MailPasswordReset; r != nil {
 		rp := p + ".agreed.mail_password_reset"
-		r.Password = v.secret(rp, "password", r.Password, r.PasswordFile)
+		r.Password = v.Secret(rp+".password", r.Password, r.PasswordFile, true)
 		if len(r.Command) == 0 {
 			v.fail(rp+".command", "the command that resets a mail password is required")
 		} else if !anyContains(r.Command, "{account}") {
@@ -163,33 +154,6 @@ func (v *validator) customer(p string, c *Customer) {
 			}
 		}
 	}
-}
-
-// secret resolves a value-or-file pair: exactly one must be set; a file is
-// read now, relative to the inventory's folder.
-func (v *validator) secret(p, field string, val Secret, file string) Secret {
-	switch {
-	case !val.IsZero() && file != "":
-		v.fail(p+"."+field, "set %s or %s_file, not both", field, field)
-	case val.IsZero() && file == "":
-		v.fail(p+"."+field, "%s or %s_file is required", field, field)
-	case file != "":
-		if !filepath.IsAbs(file) {
-			file = filepath.Join(v.dir, file)
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			// The path is not secret; the error from os names only it.
-			v.fail(p+"."+field+"_file", "%v", err)
-			return val
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		if s == "" {
-			v.fail(p+"."+field+"_file", "file %s is empty", file)
-		}
-		return NewSecret(s)
-	}
-	return val
 }
 
 func (v *validator) host(p string, h *Host, d HostDefaults) {

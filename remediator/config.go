@@ -1,24 +1,19 @@
 package remediator
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mamori-ops/mamori/internal/config"
 	"github.com/mamori-ops/mamori/inventory"
 	rmail "github.com/mamori-ops/mamori/remediator/mail"
 )
@@ -184,31 +179,17 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig validates a configuration held in memory; name is used in
 // messages and to resolve relative paths.
 func ParseConfig(data []byte, name string) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
-	}
-	if len(root.Content) == 0 {
-		return nil, &inventory.Error{File: name, Msg: "configuration is empty"}
-	}
-	lines := fieldLines(&root)
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, decodeError(name, lines, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &inventory.Error{File: name, Line: extra.Line, Msg: "more than one YAML document"}
+	idx, err := config.Decode(data, name, "configuration", &c)
+	if err != nil {
+		return nil, err
 	}
 	c.File = name
-	v := &checker{file: name, dir: filepath.Dir(name), lines: lines}
+	v := &checker{config.NewChecker(name, idx)}
 	c.defaults()
 	v.config(&c)
-	if len(v.errs) > 0 {
-		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
-		return nil, v.errs
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -294,67 +275,13 @@ func (c *Config) defaults() {
 }
 
 // checker collects located validation errors.
-type checker struct {
-	file  string
-	dir   string
-	lines map[string]int
-	errs  inventory.Errors
-}
+type checker struct{ *config.Checker }
 
-func (v *checker) fail(field, format string, args ...any) {
-	v.errs = append(v.errs, &inventory.Error{File: v.file, Line: v.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-// line finds the line of a field, or of its nearest ancestor present.
-func (v *checker) line(field string) int {
-	for p := field; p != ""; {
-		if n, ok := v.lines[p]; ok {
-			return n
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	return 0
-}
-
-// path makes a relative path relative to the configuration's folder.
-func (v *checker) path(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(v.dir, p)
-}
+func (v *checker) fail(field, format string, args ...any) { v.Fail(field, format, args...) }
 
 // secret resolves a value-or-file pair; required says one must be set.
 func (v *checker) secret(field string, val inventory.Secret, file string, required bool) inventory.Secret {
-	switch {
-	case !val.IsZero() && file != "":
-		v.fail(field, "set %s or %s_file, not both", lastField(field), lastField(field))
-	case val.IsZero() && file == "" && required:
-		v.fail(field, "%s or %s_file is required", lastField(field), lastField(field))
-	case file != "":
-		b, err := os.ReadFile(v.path(file))
-		if err != nil {
-			v.fail(field+"_file", "%v", err)
-			return val
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		if s == "" {
-			v.fail(field+"_file", "file %s is empty", v.path(file))
-		}
-		return inventory.NewSecret(s)
-	}
-	return val
-}
-
-func lastField(p string) string {
-	if i := strings.LastIndex(p, "."); i >= 0 {
-		return p[i+1:]
-	}
-	return p
+	return v.Secret(field, val, file, required)
 }
 
 func (v *checker) positive(field string, d Duration) {
@@ -367,8 +294,8 @@ func (v *checker) config(c *Config) {
 	if c.InventoryFile == "" {
 		v.fail("inventory_file", "the inventory file is required")
 	}
-	c.InventoryFile = v.path(c.InventoryFile)
-	c.Journal.Path = v.path(c.Journal.Path)
+	c.InventoryFile = v.Path(c.InventoryFile)
+	c.Journal.Path = v.Path(c.Journal.Path)
 	if c.ExternalURL != "" {
 		if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			v.fail("external_url", "invalid URL %q (want http:// or https:// with a host)", c.ExternalURL)
@@ -467,7 +394,7 @@ func (v *checker) mail(c *Config) {
 	default:
 		v.fail("mail.tls", "unknown mode %q (want starttls, opportunistic, tls or none)", m.TLS)
 	}
-	m.CAFile = v.path(m.CAFile)
+	m.CAFile = v.Path(m.CAFile)
 	if m.CAFile != "" {
 		if _, err := os.Stat(m.CAFile); err != nil {
 			v.fail("mail.ca_file", "%v", err)
@@ -481,7 +408,7 @@ func (v *checker) mail(c *Config) {
 		v.fail("mail.password", "username %q without a password", m.Username)
 	}
 	for i, g := range m.Templates {
-		m.Templates[i] = v.path(g)
+		m.Templates[i] = v.Path(g)
 		if _, err := filepath.Glob(m.Templates[i]); err != nil {
 			v.fail("mail.templates["+strconv.Itoa(i)+"]", "invalid glob %q: %v", g, err)
 		}
@@ -491,92 +418,4 @@ func (v *checker) mail(c *Config) {
 		v.fail("mail.timezone", "unknown time zone %q", m.TimeZone)
 	}
 	c.Location = loc
-}
-
-// fieldLines maps each field path (journal.path, operators.emails[0]) to
-// its line.
-func fieldLines(root *yaml.Node) map[string]int {
-	lines := map[string]int{}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				lines[p] = k.Line
-				walk(n.Content[i+1], p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := path + "[" + strconv.Itoa(i) + "]"
-				lines[p] = c.Line
-				walk(c, p)
-			}
-		}
-	}
-	walk(root, "")
-	return lines
-}
-
-var (
-	yamlLineRE     = regexp.MustCompile(`^line (\d+): (.*)$`)
-	unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-)
-
-func yamlError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return &inventory.Error{File: name, Line: n, Msg: m[2]}
-	}
-	return &inventory.Error{File: name, Msg: msg}
-}
-
-// decodeError locates the decoder's type errors and names their fields.
-func decodeError(name string, lines map[string]int, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return yamlError(name, err)
-	}
-	byLine := map[int][]string{}
-	for p, n := range lines {
-		byLine[n] = append(byLine[n], p)
-	}
-	var errs inventory.Errors
-	for _, s := range te.Errors {
-		m := yamlLineRE.FindStringSubmatch(s)
-		if m == nil {
-			errs = append(errs, &inventory.Error{File: name, Msg: s})
-			continue
-		}
-		n, _ := strconv.Atoi(m[1])
-		msg := m[2]
-		field := ""
-		if u := unknownFieldRE.FindStringSubmatch(msg); u != nil {
-			msg = "unknown field"
-			for _, p := range byLine[n] {
-				if lastField(p) == u[1] {
-					field = p
-				}
-			}
-		} else {
-			// The deepest field that starts on the line.
-			for _, p := range byLine[n] {
-				if len(p) > len(field) {
-					field = p
-				}
-			}
-			msg = strings.TrimPrefix(msg, "cannot unmarshal ")
-		}
-		errs = append(errs, &inventory.Error{File: name, Line: n, Field: field, Msg: msg})
-	}
-	return errs
 }

@@ -1,4 +1,4 @@
-package inventory
+package config
 
 import (
 	"encoding/json"
