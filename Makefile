@@ -30,7 +30,7 @@ run: mamori_exporter
 # Quick start, second command: installs and starts the Debian daemons the
 # integration tests need (as root; skipped elsewhere), then runs every test.
 test: setup-test
-	MAMORI_INTEGRATION=1 $(GO) test -count=1 -p 1 $(PKGS)
+	MAMORI_INTEGRATION=1 $(GO) test -count=1 -p 1 -timeout 30m $(PKGS)
 
 setup-test:
 	./scripts/setup-test.sh
