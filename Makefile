@@ -81,7 +81,7 @@ DEMO_DIR ?= /run/mamori-demo
 DEMO_BIN := $(DEMO_DIR)/demo
 CHECK    ?= http
 demo: build
-	./scripts/demo-setup.sh
+	./scripts/setup-test.sh --install-only
 	@mkdir -p $(DEMO_DIR)
 	CGO_ENABLED=0 $(GO) build -o $(DEMO_BIN) ./deploy/demo
 	$(DEMO_BIN) --dir=$(DEMO_DIR) up --root=. --exporter=mamori_exporter --remediator=mamori_remediator
@@ -97,8 +97,8 @@ demo-stop:
 
 # The end-to-end suite (e2e/): the demo's loop with 5 s intervals, one
 # scenario per runbook check, a table of fault-to-recovery times. Root;
-# installs what is missing first (scripts/demo-setup.sh). Not part of `make test`.
+# installs what is missing first (scripts/setup-test.sh --install-only). `make test` runs it too (the e2e package).
 e2e:
-	-./scripts/demo-setup.sh
+	-./scripts/setup-test.sh --install-only
 	MAMORI_INTEGRATION=1 $(GO) test -count=1 -v -timeout 25m ./e2e/ $(E2E_ARGS)
 .PHONY: e2e
