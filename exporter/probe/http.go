@@ -70,16 +70,11 @@ func (p *HTTP) Probe(ctx context.Context, t Target, tr *Transcript) Result {
 
 // get runs one request on a fresh connection.
 func (p *HTTP) get(ctx context.Context, t Target, tr *Transcript, r *Result) (*http.Response, []byte, error) {
-	c, err := dial(ctx, p.s, t, tr)
+	c, err := connect(ctx, p.s, t, tr, t.URL.Scheme == "https", r)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer c.close()
-	if t.URL.Scheme == "https" {
-		if err := c.startTLS(ctx, t, p.s, r); err != nil {
-			return nil, nil, err
-		}
-	}
 	// One request, written as is: "Connection: close", no compression, no
 	// keep-alive, nothing pooled.
 	request := "GET " + t.URL.RequestURI() + " HTTP/1.1\r\nHost: " + t.URL.Host + "\r\nUser-Agent: " + userAgent +

@@ -14,16 +14,11 @@ type POP3 struct {
 // Probe implements Prober.
 func (p *POP3) Probe(ctx context.Context, t Target, tr *Transcript) Result {
 	var r Result
-	c, err := dial(ctx, p.s, t, tr)
+	c, err := connect(ctx, p.s, t, tr, t.TLS, &r)
 	if err != nil {
 		return r.fail(err)
 	}
 	defer c.close()
-	if t.TLS {
-		if err := c.startTLS(ctx, t, p.s, &r); err != nil {
-			return r.fail(err)
-		}
-	}
 	greeting, err := c.readLine()
 	if err != nil {
 		return r.fail(stageError(ReasonBanner, "greeting", err))

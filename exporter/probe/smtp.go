@@ -18,16 +18,11 @@ type SMTP struct {
 // Probe implements Prober.
 func (p *SMTP) Probe(ctx context.Context, t Target, tr *Transcript) Result {
 	var r Result
-	c, err := dial(ctx, p.s, t, tr)
+	c, err := connect(ctx, p.s, t, tr, t.TLS, &r)
 	if err != nil {
 		return r.fail(err)
 	}
 	defer c.close()
-	if t.TLS {
-		if err := c.startTLS(ctx, t, p.s, &r); err != nil {
-			return r.fail(err)
-		}
-	}
 	rep, err := readReply(c)
 	if err != nil {
 		return r.fail(stageError(ReasonBanner, "greeting", err))

@@ -78,6 +78,22 @@ func dial(ctx context.Context, s *settings, t Target, tr *Transcript) (*conn, er
 	return c, nil
 }
 
+// connect dials the target and, for an implicit-TLS service (IMAPS, SMTPS,
+// HTTPS, ...), does the TLS handshake before the dialogue begins.
+func connect(ctx context.Context, s *settings, t Target, tr *Transcript, implicitTLS bool, r *Result) (*conn, error) {
+	c, err := dial(ctx, s, t, tr)
+	if err != nil {
+		return nil, err
+	}
+	if implicitTLS {
+		if err := c.startTLS(ctx, t, s, r); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 // close hangs up at once; it may be called more than once.
 func (c *conn) close() {
 	if c.raw == nil {
