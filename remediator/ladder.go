@@ -331,37 +331,35 @@ func (l *ladder) step(ctx context.Context, i int) (string, error) {
 		out string
 		err error
 	)
-	{
-		switch r.Action {
-		case runbook.ActCheck:
-			out, err = l.check(ctx, i)
-		case runbook.ActSSHConnect:
-			out, err = l.sshConnect(ctx, i)
-		case runbook.ActVerify:
-			out, err = l.verify(ctx, i)
-		case runbook.ActRestart:
-			out, err = l.restart(ctx, i, l.hc.Service)
-		case runbook.ActConsoleRestart:
-			out, err = l.consoleRestart(ctx, i)
-		case runbook.ActPowerCycle:
-			out, err = l.powerCycle(ctx, i)
-		case runbook.ActCollect:
-			out, err = l.collect(ctx, i, r.Collect)
-		case runbook.ActRestartOverLoad:
-			out, err = l.restartOverLoad(ctx, i)
-		case runbook.ActScopeURL:
-			out, err = l.scopeURL(ctx, i)
-		case runbook.ActAnalyseQueue:
-			out, err = l.analyseQueue(ctx, i)
-		case runbook.ActResetPassword:
-			out, err = l.resetPassword(ctx, i)
-		case runbook.ActEscalate:
-			out, err = l.escalate(ctx, i)
-		case runbook.ActNotify:
-			out, err = l.notify(ctx, i)
-		default:
-			out, err = l.skip(ctx, i, fmt.Sprintf("unknown action %q", r.Action))
-		}
+	switch r.Action {
+	case runbook.ActCheck:
+		out, err = l.check(ctx, i)
+	case runbook.ActSSHConnect:
+		out, err = l.sshConnect(ctx, i)
+	case runbook.ActVerify:
+		out, err = l.verify(ctx, i)
+	case runbook.ActRestart:
+		out, err = l.restart(ctx, i, l.hc.Service)
+	case runbook.ActConsoleRestart:
+		out, err = l.consoleRestart(ctx, i)
+	case runbook.ActPowerCycle:
+		out, err = l.powerCycle(ctx, i)
+	case runbook.ActCollect:
+		out, err = l.collect(ctx, i, r.Collect)
+	case runbook.ActRestartOverLoad:
+		out, err = l.restartOverLoad(ctx, i)
+	case runbook.ActScopeURL:
+		out, err = l.scopeURL(ctx, i)
+	case runbook.ActAnalyseQueue:
+		out, err = l.analyseQueue(ctx, i)
+	case runbook.ActResetPassword:
+		out, err = l.resetPassword(ctx, i)
+	case runbook.ActEscalate:
+		out, err = l.escalate(ctx, i)
+	case runbook.ActNotify:
+		out, err = l.notify(ctx, i)
+	default:
+		out, err = l.skip(ctx, i, fmt.Sprintf("unknown action %q", r.Action))
 	}
 	if err != nil {
 		return "", err
