@@ -1,6 +1,10 @@
 package inventory
 
-import "github.com/mamori-ops/mamori/runbook"
+import (
+	"slices"
+
+	"github.com/mamori-ops/mamori/runbook"
+)
 
 // HostCheck is a registry check as it applies to one host: the registry's
 // defaults with the host's overrides laid over them.
@@ -14,10 +18,10 @@ type HostCheck struct {
 
 // has reports whether check c is in force on h (plan, enable, disable).
 func (h *Host) has(c runbook.Check) bool {
-	if containsString(h.Disable, c.ID) {
+	if slices.Contains(h.Disable, c.ID) {
 		return false
 	}
-	if containsString(h.Enable, c.ID) {
+	if slices.Contains(h.Enable, c.ID) {
 		return true
 	}
 	return h.Customer != nil && h.Customer.Plan.Includes(c.Plan)
@@ -87,7 +91,7 @@ func (h *Host) Check(id string) (HostCheck, bool) {
 func (h *Host) Services() []string {
 	var out []string
 	for _, c := range h.checks {
-		if c.Service != "" && !containsString(out, c.Service) {
+		if c.Service != "" && !slices.Contains(out, c.Service) {
 			out = append(out, c.Service)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,7 +208,7 @@ func (v *validator) host(p string, h *Host, d HostDefaults) {
 		}
 	}
 	for _, id := range h.Disable {
-		if containsString(h.Enable, id) {
+		if slices.Contains(h.Enable, id) {
 			v.fail(p+".disable", "check %q is both enabled and disabled", id)
 		}
 	}
@@ -264,7 +265,7 @@ func (v *validator) override(p, id string, o CheckOverride) {
 			v.fail(p+".body_match", "invalid regular expression: %v", err)
 		}
 	}
-	if o.StartTLS && (c.TLS || !oneOf(c.Protocol, runbook.SMTP, runbook.IMAP, runbook.POP3)) {
+	if o.StartTLS && (c.TLS || !slices.Contains([]runbook.Protocol{runbook.SMTP, runbook.IMAP, runbook.POP3}, c.Protocol)) {
 		v.fail(p+".starttls", "STARTTLS applies to plain SMTP, IMAP and POP3 checks only")
 	}
 	if (o.ServerName != "" || o.InsecureSkipVerify) && !c.TLS && !o.StartTLS && c.ID != "url" {
@@ -323,27 +324,9 @@ func validAddress(a string) bool {
 
 var hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func anyContains(list []string, s string) bool {
 	for _, x := range list {
 		if strings.Contains(x, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func oneOf[T comparable](x T, set ...T) bool {
-	for _, s := range set {
-		if x == s {
 			return true
 		}
 	}

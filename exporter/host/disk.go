@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -121,7 +122,7 @@ func (c *diskCollector) update(ch chan<- prometheus.Metric, _ *Target) error {
 			emitFilesystem(ch, r.m, r.stats)
 		case <-timer.C:
 			for mp := range pending {
-				if !contains(skipped, mp) {
+				if !slices.Contains(skipped, mp) {
 					c.setStuck(mp, true)
 					level.Warn(c.logger).Log("msg", "statfs did not return in time; skipping the mount until it does", "mountpoint", mp, "timeout", c.timeout)
 					skipped = append(skipped, mp)
@@ -263,15 +264,6 @@ func realFilesystems(ms []mount) []mount {
 func hasAnyPrefix(s string, prefixes []string) bool {
 	for _, p := range prefixes {
 		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}
