@@ -57,10 +57,18 @@ probe_cfg="$(dirname "$0")/../exporter/probe/testdata/configure-daemons.sh"
 
 # rsyslog has no init script; fail2ban reads the logs it writes.
 pgrep -x rsyslogd >/dev/null || rsyslogd
+failed=()
 for svc in ssh apache2 mariadb postfix dovecot vsftpd xinetd spamd fail2ban; do
   if ! service "$svc" status >/dev/null 2>&1; then
     # dovecot keeps the caller's stderr open: detach every daemon's stdio.
-    service "$svc" start </dev/null >/dev/null 2>&1 || echo "setup-test: $svc did not start" >&2
+    service "$svc" start </dev/null >/dev/null 2>&1 || failed+=("$svc")
   fi
 done
+# A daemon that will not start fails here, by name, rather than as a
+# confusing test failure later.
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "setup-test: did not start: ${failed[*]}" >&2
+  [ -r /var/log/fail2ban.log ] && tail -n 3 /var/log/fail2ban.log >&2
+  exit 1
+fi
 echo "setup-test: daemons running"

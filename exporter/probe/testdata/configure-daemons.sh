@@ -147,6 +147,11 @@ EOF
 
 # --- (re)start what changed -------------------------------------------------
 pgrep -x rsyslogd >/dev/null || rsyslogd
+# fail2ban refuses to start while a jail's log file is missing, and rsyslogd
+# creates a file only on its first line: on a fresh machine neither exists.
+for log in /var/log/auth.log /var/log/mail.log; do
+  [ -e "$log" ] || install -m 640 -o root -g adm /dev/null "$log"
+done
 for svc in apache2 postfix dovecot mariadb fail2ban; do
   if ! service "$svc" status >/dev/null 2>&1; then
     # dovecot keeps the caller's stderr open: detach every daemon's stdio.
