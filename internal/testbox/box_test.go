@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,6 +117,43 @@ func TestBox(t *testing.T) {
 			if !strings.Contains(" "+out+" ", " "+port+" ") {
 				t.Errorf("nothing listens on %s: %s", port, out)
 			}
+		}
+	})
+
+	t.Run("submission with SASL", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		t.Cleanup(func() { _, _ = b.Exec(context.Background(), "postsuper", "-d", "ALL") })
+		if err := b.MailAccount(ctx, "shop", "Shop-Passw0rd"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Submit(ctx, "shop", "not-the-password", "shop@"+b.Name, "someone@example.net", 1); err == nil || !strings.Contains(err.Error(), "535") {
+			t.Fatalf("submission with a wrong password: %v, want 535", err)
+		}
+		if err := b.Submit(ctx, "shop", "Shop-Passw0rd", "shop@"+b.Name, "someone@example.net", 3); err != nil {
+			t.Fatal(err)
+		}
+		// Queued (example.net has no route from the box), with the SASL
+		// user the remediator's queue analysis reads.
+		out, err := b.Exec(ctx, "postqueue", "-j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var m struct {
+				ID string `json:"queue_id"`
+			}
+			if json.Unmarshal([]byte(line), &m) == nil && m.ID != "" {
+				ids = append(ids, m.ID)
+			}
+		}
+		if len(ids) != 3 {
+			t.Fatalf("postqueue -j: %d messages, want 3:\n%s", len(ids), out)
+		}
+		pc, err := b.Exec(ctx, "postcat", "-e", "-q", ids[0])
+		if err != nil || !strings.Contains(string(pc), "named_attribute: sasl_username=shop") {
+			t.Fatalf("postcat -e -q %s: %v\n%s", ids[0], err, pc)
 		}
 	})
 

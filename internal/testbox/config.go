@@ -287,6 +287,16 @@ func mail(p *plan, name string) {
 ssl = yes
 ssl_cert = <%s
 ssl_key = <%s
+
+# Postfix's SASL authentication (submission, 587) asks dovecot, through a
+# socket inside postfix's chroot.
+service auth {
+  unix_listener /var/spool/postfix/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
 `, boxCertFile, boxKeyFile))
 	p.postconf = append(p.postconf,
 		[]string{"-e",
@@ -296,6 +306,10 @@ ssl_key = <%s
 			"inet_protocols = ipv4",
 			"mynetworks = 127.0.0.0/8",
 			"relayhost =",
+			// Mail to other domains goes out by SMTP, as from a hosting
+			// server (the machine's "Local only" postfix says error).
+			"default_transport = smtp",
+			"relay_transport = relay",
 			"defer_transports =",
 			"smtpd_tls_security_level = may",
 			"smtpd_tls_cert_file = " + boxCertFile,
@@ -304,6 +318,18 @@ ssl_key = <%s
 		[]string{"-M", "smtps/inet=smtps inet n - y - - smtpd"},
 		[]string{"-P", "smtps/inet/smtpd_tls_wrappermode=yes"},
 		[]string{"-M", "submission/inet=submission inet n - y - - smtpd"},
+		// Submission as on a hosting server: STARTTLS, then SASL (dovecot's
+		// accounts), and only authenticated clients may relay.
+		[]string{"-P",
+			"submission/inet/syslog_name=postfix/submission",
+			"submission/inet/smtpd_tls_security_level=encrypt",
+			"submission/inet/smtpd_sasl_auth_enable=yes",
+			"submission/inet/smtpd_sasl_type=dovecot",
+			"submission/inet/smtpd_sasl_path=private/auth",
+			"submission/inet/smtpd_tls_auth_only=yes",
+			"submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject",
+			"submission/inet/smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+		},
 	)
 }
 

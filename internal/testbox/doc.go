@@ -21,14 +21,18 @@
 // its address and localhost), sw-cp-server (the Plesk-like panel: its own
 // unit and process, sw-cp-serverd, a copy of apache2, on 8443 with a
 // self-signed certificate, so that the runbook's plesk check has a unit to
-// restart), dovecot (110, 143, 993, 995), postfix (25 STARTTLS, 465 SMTPS,
-// 587, mydestination the box's name, nothing deferred), mariadb (3306 on
+// restart), dovecot (110, 143, 993, 995, and the SASL socket postfix
+// asks), postfix (25 STARTTLS, 465 SMTPS, 587 submission: STARTTLS, then
+// SASL AUTH of the box's system accounts through dovecot, and only
+// authenticated clients relay; mydestination the box's name, other domains
+// by SMTP, where they stay queued: no DNS, no route), mariadb (3306 on
 // every address, a fresh data directory, root by unix socket: create
 // probe accounts with Exec("mysql", "-e", ...)), ssh (22, root by key only,
 // one ed25519 host key), vsftpd (21), xinetd, rsyslog, fail2ban (the
 // machine's jails), spamd (no DNS checks). Options add files, units and
 // binaries of the machine run as units (Service: mamori_exporter built by
-// `make build`).
+// `make build`); Box.MailAccount adds a mail account (a system user with a
+// password) and Box.Submit sends mail as one through 587.
 //
 // Masked: apt, dpkg, e2scrub, fstrim, man-db and logrotate timers, smartd,
 // postgresql, docker, containerd, prometheus and its exporters, timesyncd,
