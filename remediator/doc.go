@@ -38,7 +38,9 @@
 // SASL users; reset_password runs the agreed command with the agreed
 // password on standard input; escalate emails the operators the evidence;
 // notify emails the customer (Japanese by default) what was seen, done and
-// the outcome. A changed host key, a spent budget or an unreachable host
+// the outcome, unless the service was found healthy because a sibling
+// incident restarted it since this alert began (one fault, one email). A
+// changed host key, a spent budget or an unreachable host
 // jumps to the escalation; a customer's own ladder without one gets a
 // conditional escalation that only such a jump reaches.
 //

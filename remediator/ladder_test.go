@@ -2,6 +2,7 @@ package remediator
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -320,5 +321,45 @@ func TestBrokenRestartEscalatesWithEvidence(t *testing.T) {
 	cust := emailsTo(msgs, "ops@acme.example")
 	if len(cust) != 1 || !strings.Contains(cust[0].Text(), "担当者が調査のうえ") || strings.Contains(cust[0].Text(), "inactive (dead)") {
 		t.Fatalf("customer email:\n%s", cust[0].Text())
+	}
+}
+
+// TestOneFaultOneEmail: a stopped apache2 fails http and https, two
+// incidents; the first restarts it and tells the customer, the second finds
+// it healthy and sends nothing more.
+func TestOneFaultOneEmail(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.fake.Stop("apache2")
+	startsAt := time.Now().Add(-time.Minute)
+	msg := alert("firing", "f-http", startsAt, labelsFor("http", "service", "httpd"))
+	msg.Alerts = append(msg.Alerts, alert("firing", "f-https", startsAt, labelsFor("https", "service", "httpd")).Alerts...)
+	code, ans := e.post(mustJSON(t, msg))
+	if code != 200 || ans.Accepted != 2 {
+		t.Fatalf("webhook answered %d %+v", code, ans)
+	}
+	var got []string
+	emails := 0
+	for _, id := range ans.Incidents {
+		inc, steps, em := e.wait(id)
+		got = append(got, inc.Check+": "+summary(steps))
+		emails += len(em)
+	}
+	slices.Sort(got)
+	acted, quiet := "check:unhealthy restart:done verify:healthy notify:queued", "check:healthy notify:skipped"
+	if !(got[0] == "http: "+acted && got[1] == "https: "+quiet) && !(got[0] == "http: "+quiet && got[1] == "https: "+acted) {
+		t.Fatalf("incidents %q, want one %q and one %q", got, acted, quiet)
+	}
+	if emails != 1 || len(e.fake.Restarts()) != 1 {
+		t.Fatalf("%d emails queued, restarts %v; want 1 and 1", emails, e.fake.Restarts())
+	}
+	if msgs := e.smtp.Wait(1, 10*time.Second); len(msgs) != 1 {
+		t.Fatalf("received %d emails", len(msgs))
+	}
+	// A later alert of the same service, begun after that restart, is
+	// reported again.
+	later := alert("firing", "f-https-2", time.Now(), labelsFor("https", "service", "httpd"))
+	_, ans = e.post(mustJSON(t, later))
+	if _, steps, em := e.wait(ans.Incidents[0]); summary(steps) != "check:healthy notify:queued" || len(em) != 1 {
+		t.Fatalf("later incident %s, %d emails", summary(steps), len(em))
 	}
 }

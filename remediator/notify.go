@@ -26,7 +26,32 @@ func (l *ladder) escalate(ctx context.Context, i int) (string, error) {
 // notify tells the customer what was seen, what was done and the outcome,
 // in the customer's language.
 func (l *ladder) notify(ctx context.Context, i int) (string, error) {
+	if why, err := l.toldBySibling(ctx); err != nil {
+		return "", err
+	} else if why != "" {
+		return l.skip(ctx, i, why)
+	}
 	return l.email(ctx, i, kindCustomer, l.host.Customer.Contacts, string(l.host.Customer.Language))
+}
+
+// toldBySibling explains why the customer needs no email from a ladder that
+// found its service healthy: one fault fails several checks (a stopped
+// dovecot fails imap, imaps, pop3 and pop3s), and the sibling incident that
+// restarted the service since this alert began tells the customer; a
+// "nothing to do" email for each of the others would only confuse.
+func (l *ladder) toldBySibling(ctx context.Context) (string, error) {
+	if l.result != ResultHealthy || l.dry || l.hc.Service == "" {
+		return "", nil
+	}
+	n, err := l.e.journal.CountBudget(ctx, journal.BudgetQuery{Budget: budgetRestart, Host: l.host.Name,
+		Service: l.hc.Service, Since: l.inc.Key.StartsAt})
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errStop, err)
+	}
+	if n == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%s was restarted %d time(s) since this alert began; the customer hears of it from that incident", l.hc.Service, n), nil
 }
 
 // email renders an email from the journal and puts it in the outbox, in
