@@ -292,6 +292,10 @@ type scenario struct {
 	mailTo string
 	// cleanup repairs what the fault broke and the ladder did not.
 	cleanup func(t *testing.T, e *env)
+	// setup prepares the server before the clock starts.
+	setup func(t *testing.T, e *env)
+	// verify checks the server and the email once the email is in.
+	verify func(t *testing.T, e *env, mail *stack.Mail)
 }
 
 func stopUnits(units ...string) func(*testing.T, *env) {
@@ -357,6 +361,18 @@ func scenarios() []scenario {
 			steps:  []string{"check:unhealthy", "power_cycle:done", "verify:healthy", "notify:queued"},
 			result: "recovered", mail: []string{"サーバを再起動しました"}, limit: 120 * time.Second,
 			cleanup: func(t *testing.T, e *env) { _ = e.st.Box.Unreachable(false) },
+		},
+		{
+			name: "swap over its threshold", checks: []string{"swap"}, fault: fillSwap,
+			steps: []string{"collect:done", "notify:queued"}, forbid: "restart", result: "escalated",
+			mail: []string{"free の実行結果", "Swap:", "total"}, limit: 90 * time.Second, verify: swapInMail,
+		},
+		{
+			name: "mail flood (SASL account)", checks: []string{"mailq"},
+			setup: holdOutbound, fault: floodQueue, cleanup: emptyQueue, verify: passwordReset,
+			steps:  []string{"collect:done", "analyse_queue:done", "reset_password:done", "escalate:queued", "notify:queued"},
+			result: "escalated", forbid: "restart", limit: 90 * time.Second,
+			mail: []string{"認証ユーザ " + stack.MailAccount, "パスワードを、事前にお取り決めいただいた値に変更しました"},
 		},
 		{
 			name: "apache2 broken config", checks: []string{"http", "https"},
@@ -489,6 +505,9 @@ func (e *env) run(t *testing.T, sc scenario) {
 	if sc.mailTo == "" {
 		sc.mailTo = stack.Contact
 	}
+	if sc.setup != nil {
+		sc.setup(t, e)
+	}
 	t0 := time.Now()
 	sc.fault(t, e)
 	r := result{scenario: sc.name}
@@ -572,6 +591,9 @@ func (e *env) run(t *testing.T, sc scenario) {
 		t.Fatalf("no email to %s saying %q within %s; received: %q", sc.mailTo, sc.mail, sc.limit, got)
 	}
 	r.email = mail.Received.Sub(t0)
+	if sc.verify != nil {
+		sc.verify(t, e, mail)
+	}
 	e.add(r)
 	t.Logf("%s: incident %d (%s) %s; alert %s, recovered %s, email %s after the fault", sc.name, done.ID, done.Check, done.summary(),
 		r.alert.Round(100*time.Millisecond), r.recovery.Round(100*time.Millisecond), r.email.Round(100*time.Millisecond))

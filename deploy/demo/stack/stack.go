@@ -56,6 +56,35 @@ const (
 	Operator = "noc@mamori.example"
 )
 
+// The customer's mail account on the box, its password, and the password
+// the customer agreed to have it reset to when it floods the mail queue.
+const (
+	MailAccount    = "shop"
+	MailPassword   = "Shop-Passw0rd"
+	AgreedPassword = "Agreed-Passw0rd"
+)
+
+// passwordTool is the box's mail password command, what the inventory's
+// agreement runs (on a Plesk server, `mail --update NAME -passwd-stdin`):
+// the account in argv, the new password on standard input.
+const passwordTool = "/usr/local/sbin/mail-password"
+
+const passwordToolScript = `#!/bin/sh
+# mamori demo: sets the password of mail account $1 (a system user) to the
+# line read from standard input.
+set -eu
+[ $# -eq 1 ] || { echo "usage: $0 ACCOUNT <PASSWORD" >&2; exit 2; }
+case $1 in
+'' | -* | *[!a-z0-9._-]*) echo "$0: not a mail account name: $1" >&2; exit 2 ;;
+esac
+uid=$(id -u "$1") || exit 1
+[ "$uid" -ge 1000 ] && [ "$uid" -lt 60000 ] || { echo "$0: $1 is not a mail account" >&2; exit 1; }
+IFS= read -r pw || true
+[ -n "$pw" ] || { echo "$0: no password on standard input" >&2; exit 1; }
+printf '%s:%s\n' "$1" "$pw" | chpasswd
+echo "password of $1 changed"
+`
+
 // Stack is a running loop.
 type Stack struct {
 	Box   *testbox.Box
@@ -124,8 +153,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		Timeout: 90 * time.Second,
 		Files: []testbox.File{
 			{Path: "/etc/mamori/inventory.yml", Data: []byte(placeholder)},
+			{Path: "/etc/mamori/" + passwordFile, Data: []byte(AgreedPassword + "\n"), Mode: 0o600},
 			// The customer's shop, the url check's page.
 			{Path: "/var/www/html/shop/index.html", Data: []byte("<html><title>ACME shop</title><body>ACME shop</body></html>\n")},
+			{Path: passwordTool, Data: []byte(passwordToolScript), Mode: 0o755},
 		},
 		Services: []testbox.Service{{Name: "mamori_exporter", Binary: o.Exporter, Args: []string{
 			"--config.file=/etc/mamori/inventory.yml", "--host.name=" + o.BoxName, "--web.listen-address=:9796"}}},
@@ -167,6 +198,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	grant := fmt.Sprintf("CREATE USER IF NOT EXISTS 'mamori_probe'@'%s' IDENTIFIED BY '%s'", s.Box.HostAddr, s.Token)
 	if out, err := s.Box.Exec(ctx, "mysql", "-e", grant); err != nil {
 		return nil, fmt.Errorf("mariadb account for the prober: %w: %s", err, out)
+	}
+	if err := s.Box.MailAccount(ctx, MailAccount, MailPassword); err != nil {
+		return nil, fmt.Errorf("the customer's mail account: %w", err)
 	}
 
 	// Configs, from deploy/ and rules/.
@@ -302,6 +336,10 @@ func (s *Stack) writeInventory(extra string) error {
 	return nil
 }
 
+// passwordFile holds the agreed password beside each copy of the
+// inventory (the loader reads it, relative to the inventory's directory).
+const passwordFile = "acme-mail-password"
+
 // SetChecks rewrites the inventory with extra per-check settings of the
 // box (YAML lines under its checks:, e.g. "load: {thresholds: {alert: 1}}")
 // and has every reader reload it: the box's exporter, the prober and the
@@ -326,8 +364,8 @@ func (s *Stack) SetChecks(ctx context.Context, extra string) error {
 // inventory is the demo's fleet: one customer on the plus plan, in
 // Japanese, with one host, the box.
 func (s *Stack) inventory(addr, key, knownHosts, console, extra string) (string, error) {
-	pw := filepath.Join(s.Opts.Dir, "acme-mail-password")
-	if err := os.WriteFile(pw, []byte("Agreed-Passw0rd\n"), 0o600); err != nil {
+	pw := filepath.Join(s.Opts.Dir, passwordFile)
+	if err := os.WriteFile(pw, []byte(AgreedPassword+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf(`# mamori demo inventory (deploy/demo/stack): the customer server booted by testbox.
@@ -336,6 +374,11 @@ customers:
     plan: plus
     language: ja
     contacts: [%s]
+    agreed:
+      # A mail account flooding the queue gets the agreed password.
+      mail_password_reset:
+        password_file: %s
+        command: [%s, "{account}"]
     hosts:
       - name: %s
         address: %s
@@ -351,7 +394,7 @@ customers:
           plesk: {insecure_skip_verify: true}
           ftp: {service: vsftpd}   # FTP runs standalone on the box
           url: {url: "http://%s/shop/", body_match: "ACME shop"}
-%s`, Customer, Contact, s.Opts.BoxName, addr, key, knownHosts, console, filepath.Join(filepath.Dir(console), "power"), addr, indent(extra, "          ")), nil
+%s`, Customer, Contact, passwordFile, passwordTool, s.Opts.BoxName, addr, key, knownHosts, console, filepath.Join(filepath.Dir(console), "power"), addr, indent(extra, "          ")), nil
 }
 
 func indent(text, prefix string) string {
