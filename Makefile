@@ -64,12 +64,12 @@ fuzz:
 clean:
 	rm -f $(BINARIES)
 
-# Container images FROM scratch of the static binaries (deploy/Containerfile.*).
-# Needs a running Docker engine; deploy/compose.yml uses these tags.
-IMAGE_TOOL ?= docker
+# Container images FROM scratch of the static binaries (deploy/Containerfile.*),
+# with podman (no daemon needed) or docker; deploy/compose.yml uses these tags.
+# IMAGE_TOOL='podman --root DIR' or 'docker' chooses the builder.
+IMAGE_TOOL ?=
 images: build
-	$(IMAGE_TOOL) build -f deploy/Containerfile.exporter -t mamori/exporter:$(VERSION) .
-	$(IMAGE_TOOL) build -f deploy/Containerfile.remediator -t mamori/remediator:$(VERSION) .
+	./scripts/build-images.sh $(VERSION) $(IMAGE_TOOL)
 .PHONY: images
 
 # The whole loop on this machine (root): a systemd customer server with the

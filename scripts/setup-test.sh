@@ -13,7 +13,7 @@ install_only=0
 
 packages=(prometheus prometheus-alertmanager apache2 dovecot-imapd dovecot-pop3d postfix
   mariadb-server openssh-server vsftpd xinetd rsyslog fail2ban spamd iputils-ping
-  netcat-openbsd procps ssl-cert systemd-container nftables iproute2 docker-compose)
+  netcat-openbsd procps ssl-cert systemd-container nftables iproute2 docker-compose podman)
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   if [ $install_only = 1 ]; then
