@@ -292,8 +292,13 @@ loop:
 	}
 	a.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
-	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
-		serveErr = fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		// Typically a client's spare connection that never sent a request,
+		// which Shutdown waits 5 s for. Close what is left: a webhook cut
+		// short is retried by Alertmanager and deduplicated, so nothing is
+		// lost, and stopping is not an error.
+		level.Warn(a.logger).Log("msg", "HTTP connections still open at shutdown: closing them", "err", err)
+		_ = srv.Close()
 	}
 	cancel()
 	stopDispatch()
