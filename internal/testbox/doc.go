@@ -35,7 +35,7 @@
 // password) and Box.Submit sends mail as one through 587.
 //
 // Masked: apt, dpkg, e2scrub, fstrim, man-db and logrotate timers, smartd,
-// postgresql, docker, containerd, prometheus and its exporters, timesyncd,
+// postgresql, docker, containerd, podman, prometheus and its exporters, timesyncd,
 // pstore, console-getty (Options.Mask adds more). There is no DNS: the box's
 // name is in its /etc/hosts (127.0.1.1), resolv.conf says only
 // "options timeout:1 attempts:1", and there is no default route, so no
