@@ -80,10 +80,14 @@ images: build
 DEMO_DIR ?= /run/mamori-demo
 DEMO_BIN := $(DEMO_DIR)/demo
 CHECK    ?= http
-demo: build
-	./scripts/setup-test.sh --install-only
+demo:
 	@mkdir -p $(DEMO_DIR)
-	CGO_ENABLED=0 $(GO) build -o $(DEMO_BIN) ./deploy/demo
+	@# On a fresh machine the package install and the Go builds are the two
+	@# long parts, and neither needs the other: they run side by side.
+	@./scripts/setup-test.sh --install-only >$(DEMO_DIR)/install.log 2>&1 & pid=$$!; \
+	  $(MAKE) --no-print-directory build && CGO_ENABLED=0 $(GO) build -o $(DEMO_BIN) ./deploy/demo; built=$$?; \
+	  wait $$pid; installed=$$?; cat $(DEMO_DIR)/install.log; \
+	  [ $$installed -eq 0 ] && [ $$built -eq 0 ]
 	$(DEMO_BIN) --dir=$(DEMO_DIR) up --root=. --exporter=mamori_exporter --remediator=mamori_remediator
 
 # Stops the service of CHECK on the customer server, waits for the
