@@ -115,7 +115,7 @@ func (a *App) load() (*inventory.Inventory, *host.Target, error) {
 		inv = inventory.Default(name, inventory.DetectOSFamily(osRelease), exists)
 	} else {
 		var err error
-		if inv, err = inventory.LoadFile(a.opts.ConfigFile); err != nil {
+		if inv, err = inventory.LoadFile(a.opts.ConfigFile, inventory.WithoutSecrets()); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -241,3 +241,15 @@ func TestUnknownHostNameIsAnError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestInventorySecretsAreNotRead: the customer's agreed password is the
+// remediator's; the exporter starts on a copy of the inventory without its
+// file (as on a customer server).
+func TestInventorySecretsAreNotRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inventory.yml")
+	writeFile(t, path, strings.Replace(plusInventory, "    hosts:",
+		"    agreed:\n      mail_password_reset: {password_file: acme-password, command: [reset, '{account}']}\n    hosts:", 1))
+	if _, err := New(Options{ConfigFile: path, HostName: "testhost", ProcRoot: "/proc"}, log.NewNopLogger(), nil); err != nil {
+		t.Fatalf("the exporter needs the remediator's secret file: %v", err)
+	}
+}

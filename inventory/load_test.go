@@ -291,3 +291,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestWithoutSecrets: the exporter's load reads no secret file, so a
+// missing or unreadable one is no error, and a misuse of the fields still is.
+func TestWithoutSecrets(t *testing.T) {
+	missing := strings.Replace(minimal, "    hosts:", "    agreed:\n      mail_password_reset: {password_file: /nonexistent/pw, command: [reset, '{account}']}\n    hosts:", 1)
+	if _, err := Parse([]byte(missing), "t.yml"); err == nil {
+		t.Fatal("a missing password file loads with secrets")
+	}
+	inv, err := Parse([]byte(missing), "t.yml", WithoutSecrets())
+	if err != nil {
+		t.Fatalf("without secrets: %v", err)
+	}
+	for _, h := range inv.Hosts() {
+		if r := h.Customer.Agreed.MailPasswordReset; r == nil || !r.Password.IsZero() {
+			t.Fatalf("agreement %+v: want it kept, its password unread", r)
+		}
+	}
+	both := strings.Replace(minimal, "    hosts:", "    agreed:\n      mail_password_reset: {password: x, password_file: f, command: [reset, '{account}']}\n    hosts:", 1)
+	if _, err := Parse([]byte(both), "t.yml", WithoutSecrets()); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("both set, without secrets: %v", err)
+	}
+}

@@ -20,9 +20,7 @@
 # Run as root on a machine prepared by scripts/setup-test.sh (about six
 # minutes with the defaults):
 #   scripts/bench-probe.sh            (N=1000 HOSTS=200 PAR=28 PAR_CHECK=8)
-# The mamori side is ./mamori_exporter (or $MAMORI_EXPORTER) when it serves
-# /probe (make build), else scripts/bench-probe-server, the probe role wired
-# alone.
+# The mamori side is ./mamori_exporter (make build), or $MAMORI_EXPORTER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -196,11 +194,7 @@ bb_target() {
 # --- the exporters ---------------------------------------------------------------
 mamori_bin=${MAMORI_EXPORTER:-./mamori_exporter}
 mamori_what=$mamori_bin
-if [ ! -x "$mamori_bin" ] || ! "$mamori_bin" --help 2>&1 | grep -q -- '--probe.timeout-offset'; then
-  mamori_bin=$work/bench-probe-server
-  mamori_what="scripts/bench-probe-server (./mamori_exporter does not serve /probe yet)"
-  CGO_ENABLED=0 go build -trimpath -o "$mamori_bin" ./scripts/bench-probe-server
-fi
+[ -x "$mamori_bin" ] || die "$mamori_bin missing: run make build"
 "$mamori_bin" --config.file="$work/inventory.yml" --web.listen-address="127.0.0.1:$MAMORI_PORT" \
   --probe.tls-ca-file="$CA" --log.level=warn >"$work/mamori.log" 2>&1 &
 mamori_pid=$!

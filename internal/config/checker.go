@@ -12,8 +12,11 @@ import (
 type Checker struct {
 	File string
 	Dir  string // relative *_file paths are read from here
-	idx  *Index
-	errs Errors
+	// SkipSecretFiles leaves *_file secrets unread, their values zero: for
+	// a reader that uses none of them.
+	SkipSecretFiles bool
+	idx             *Index
+	errs            Errors
 }
 
 // NewChecker checks the file name, indexed by Decode.
@@ -53,6 +56,8 @@ func (c *Checker) Secret(path string, val Secret, file string, required bool) Se
 		c.Fail(path, "set %s or %s_file, not both", field, field)
 	case val.IsZero() && file == "" && required:
 		c.Fail(path, "%s or %s_file is required", field, field)
+	case file != "" && c.SkipSecretFiles:
+		return val
 	case file != "":
 		b, err := os.ReadFile(c.Path(file))
 		if err != nil {

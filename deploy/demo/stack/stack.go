@@ -148,18 +148,29 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The host role runs as the operations guide installs it: the shipped,
+	// hardened unit (deploy/systemd), its own user, its options in
+	// /etc/default; enabled once that user exists.
+	exporterBin, err := os.ReadFile(o.Exporter)
+	if err != nil {
+		return nil, err
+	}
+	exporterUnit, err := os.ReadFile(filepath.Join(o.Root, "deploy", "systemd", exporterUnitName))
+	if err != nil {
+		return nil, err
+	}
 	s.Box, err = testbox.Start(ctx, testbox.Options{
 		Name:    o.BoxName,
 		Timeout: 90 * time.Second,
 		Files: []testbox.File{
 			{Path: "/etc/mamori/inventory.yml", Data: []byte(placeholder)},
-			{Path: "/etc/mamori/" + passwordFile, Data: []byte(AgreedPassword + "\n"), Mode: 0o600},
+			{Path: "/usr/local/bin/mamori_exporter", Data: exporterBin, Mode: 0o755},
+			{Path: "/etc/systemd/system/" + exporterUnitName, Data: exporterUnit},
+			{Path: "/etc/default/mamori-exporter", Data: []byte("MAMORI_EXPORTER_ARGS=--host.name=" + o.BoxName + "\n")},
 			// The customer's shop, the url check's page.
 			{Path: "/var/www/html/shop/index.html", Data: []byte("<html><title>ACME shop</title><body>ACME shop</body></html>\n")},
 			{Path: passwordTool, Data: []byte(passwordToolScript), Mode: 0o755},
 		},
-		Services: []testbox.Service{{Name: "mamori_exporter", Binary: o.Exporter, Args: []string{
-			"--config.file=/etc/mamori/inventory.yml", "--host.name=" + o.BoxName, "--web.listen-address=:9796"}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("customer server: %w", err)
@@ -185,8 +196,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	invPath := filepath.Join(o.Dir, "inventory.yml")
-	if out, err := s.Box.Exec(ctx, "systemctl", "restart", "mamori_exporter"); err != nil {
-		return nil, fmt.Errorf("restart the box's exporter: %w: %s", err, out)
+	for _, argv := range [][]string{
+		{"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "mamori-exporter"},
+		{"systemctl", "enable", "--now", exporterUnitName},
+	} {
+		if out, err := s.Box.Exec(ctx, argv...); err != nil {
+			return nil, fmt.Errorf("the box's exporter: %s: %w: %s", strings.Join(argv, " "), err, out)
+		}
 	}
 	if err := waitHTTP(ctx, "http://"+net.JoinHostPort(s.Box.Addr, "9796")+"/metrics", 20*time.Second); err != nil {
 		return nil, fmt.Errorf("the box's exporter (host role): %w", err)
@@ -336,8 +352,12 @@ func (s *Stack) writeInventory(extra string) error {
 	return nil
 }
 
-// passwordFile holds the agreed password beside each copy of the
-// inventory (the loader reads it, relative to the inventory's directory).
+// exporterUnitName is the host role's unit in deploy/systemd.
+const exporterUnitName = "mamori-exporter.service"
+
+// passwordFile holds the agreed password beside the remediator's copy of
+// the inventory (relative to its directory). The exporters never read it:
+// the box's copy of the inventory goes without.
 const passwordFile = "acme-mail-password"
 
 // SetChecks rewrites the inventory with extra per-check settings of the
@@ -348,7 +368,7 @@ func (s *Stack) SetChecks(ctx context.Context, extra string) error {
 	if err := s.writeInventory(extra); err != nil {
 		return err
 	}
-	if out, err := s.Box.Exec(ctx, "systemctl", "kill", "-s", "HUP", "mamori_exporter"); err != nil {
+	if out, err := s.Box.Exec(ctx, "systemctl", "reload", exporterUnitName); err != nil {
 		return fmt.Errorf("reload the box's exporter: %w: %s", err, out)
 	}
 	for _, p := range s.procs {
