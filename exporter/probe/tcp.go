@@ -58,6 +58,9 @@ func dial(ctx context.Context, s *settings, t Target, tr *Transcript) (*conn, er
 		return nil, &probeError{reason: ReasonTimeout, err: err}
 	}
 	raw, err := d.Dial("tcp", addr)
+	if err == nil {
+		raw = quiet(raw)
+	}
 	if err != nil {
 		r, ok := networkReason(err)
 		if !ok {
