@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mamori-ops/mamori/remediator/remote"
+	"github.com/mamori-ops/mamori/runbook"
 )
 
 // collect runs the step's diagnostic commands and keeps their output for the
@@ -197,14 +197,22 @@ func (l *ladder) analyseQueue(ctx context.Context, i int) (string, error) {
 	}
 	queue := l.lastOutput("mailq")
 	if l.dry {
-		_, _ = l.runSSH(ctx, s, remote.Command{Name: "postcat", Argv: []string{"postcat", "-e", "-q", "QUEUEID"}})
+		// The command as it would run, for a made-up queue ID.
+		if cmd, err := l.renderFill("postcat", map[string]string{runbook.QueueIDPlaceholder: "QUEUEID"}); err == nil {
+			_, _ = l.runSSH(ctx, s, cmd)
+		}
 		s.note("would read the sender and the SASL user of up to %d messages of the top sender", sampleSize)
 		return l.end(ctx, s, outRendered)
 	}
 	a := analyse(queue, nil)
 	if len(a.TopSenders) > 0 && a.Messages >= dominantMin {
 		for _, id := range sampleIDs(queue, a.TopSenders[0].Name) {
-			_, err := l.runSSH(ctx, s, remote.Command{Name: "postcat", Argv: []string{"postcat", "-e", "-q", id}})
+			cmd, err := l.renderFill("postcat", map[string]string{runbook.QueueIDPlaceholder: id})
+			if err != nil {
+				s.note("%v", err)
+				break
+			}
+			_, err = l.runSSH(ctx, s, cmd)
 			if stopping(err) {
 				return "", err
 			}

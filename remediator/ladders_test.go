@@ -138,6 +138,12 @@ func TestMailQueuePasswordReset(t *testing.T) {
 	if !strings.Contains(steps[1].Detail, "taro@acme.example dominates the queue") {
 		t.Fatalf("analysis %q", steps[1].Detail)
 	}
+	// The sample's postcat commands come from the registry's template,
+	// bounded on the host like every other command.
+	if c := steps[1].Commands; len(c) != sampleSize || c[0].Name != "postcat" ||
+		!strings.Contains(c[0].Line, "timeout --kill-after=") || !strings.Contains(c[0].Line, "postcat -e -q A0001BC") {
+		t.Errorf("postcat commands: %+v", c)
+	}
 	cust := emails[1].Body
 	if !strings.Contains(cust, "パスワードを、事前にお取り決めいただいた値に変更しました") || !strings.Contains(cust, "送信者 taro@acme.example: 25 通") {
 		t.Fatalf("customer email:\n%s", cust)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -96,9 +97,20 @@ func (l *ladder) skip(ctx context.Context, i int, why string) (string, error) {
 }
 
 // render fills a runbook command template for this host. unit is an
-// inventory or registry unit name; the template's {unit} is the only
-// placeholder.
+// inventory or registry unit name, for the template's {unit}.
 func (l *ladder) render(name, unit string) (remote.Command, error) {
+	return l.renderFill(name, map[string]string{runbook.UnitPlaceholder: unit})
+}
+
+// placeholderRE is what each placeholder's value may look like: whatever
+// fills a template is checked again here, at the last moment.
+var placeholderRE = map[string]*regexp.Regexp{
+	runbook.UnitPlaceholder:    labelRE,
+	runbook.QueueIDPlaceholder: queueIDRE,
+}
+
+// renderFill fills a template's placeholders from fill.
+func (l *ladder) renderFill(name string, fill map[string]string) (remote.Command, error) {
 	t, ok := runbook.CommandByName(name)
 	if !ok {
 		return remote.Command{}, fmt.Errorf("no command %q in the runbook", name)
@@ -109,11 +121,12 @@ func (l *ladder) render(name, unit string) (remote.Command, error) {
 	}
 	out := make([]string, len(argv))
 	for i, a := range argv {
-		if a == runbook.UnitPlaceholder {
-			if unit == "" || !labelRE.MatchString(unit) {
-				return remote.Command{}, fmt.Errorf("command %s needs a unit name, got %q", name, unit)
+		if re, ok := placeholderRE[a]; ok {
+			v := fill[a]
+			if !re.MatchString(v) {
+				return remote.Command{}, fmt.Errorf("command %s: %q is not a valid %s", name, v, a)
 			}
-			a = unit
+			a = v
 		}
 		out[i] = a
 	}

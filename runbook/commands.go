@@ -1,9 +1,10 @@
 package runbook
 
 // Command is a command template run on a managed host. Templates are argv
-// vectors, never shell strings; the only placeholder is {unit}, filled from
-// the inventory or the registry (an allow-listed unit name), never from an
-// alert's labels.
+// vectors, never shell strings; their placeholders are {unit}, filled from
+// the inventory or the registry (an allow-listed unit name), and
+// {queue_id}, a Postfix queue ID read from postqueue's output; never a value
+// of an alert's labels.
 type Command struct {
 	Name string
 	// Systemd and SysV are the argv on hosts with each service manager.
@@ -13,8 +14,13 @@ type Command struct {
 	Doc string
 }
 
-// UnitPlaceholder is replaced by the service's unit name.
-const UnitPlaceholder = "{unit}"
+// Placeholders of the templates.
+const (
+	// UnitPlaceholder is replaced by the service's unit name.
+	UnitPlaceholder = "{unit}"
+	// QueueIDPlaceholder is replaced by a queue ID from `postqueue -j`.
+	QueueIDPlaceholder = "{queue_id}"
+)
 
 // Commands returns the table of commands ladders run, as a fresh table.
 func Commands() []Command {
@@ -41,6 +47,8 @@ func Commands() []Command {
 			SysV: []string{"tail", "-n", "50", "/var/log/syslog"}, Doc: "the unit's last log lines"},
 		{Name: "mailq", Systemd: []string{"postqueue", "-j"},
 			SysV: []string{"postqueue", "-j"}, Doc: "the mail queue as JSON lines"},
+		{Name: "postcat", Systemd: []string{"postcat", "-e", "-q", QueueIDPlaceholder},
+			SysV: []string{"postcat", "-e", "-q", QueueIDPlaceholder}, Doc: "a queued message's envelope, with its SASL user"},
 	}
 }
 

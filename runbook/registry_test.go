@@ -115,14 +115,14 @@ func TestServicesHaveUnitsForEveryFamily(t *testing.T) {
 	}
 }
 
-func TestCommandsAreArgvWithOnlyTheUnitPlaceholder(t *testing.T) {
+func TestCommandsAreArgvWithOnlyTheirPlaceholders(t *testing.T) {
 	for _, c := range Commands() {
 		for _, argv := range [][]string{c.Systemd, c.SysV} {
 			if len(argv) == 0 {
 				t.Errorf("%s: empty argv", c.Name)
 			}
 			for _, a := range argv {
-				if a != UnitPlaceholder && strings.ContainsAny(a, "{}$`;|&<>") {
+				if a != UnitPlaceholder && a != QueueIDPlaceholder && strings.ContainsAny(a, "{}$`;|&<>") {
 					t.Errorf("%s: argument %q looks like shell or a template", c.Name, a)
 				}
 			}
