@@ -92,8 +92,8 @@ type echo struct {
 	replies chan<- time.Duration // the round-trip time, once
 }
 
-// open returns the socket, opened at the first call and after a read
-// error.
+// open opens the socket if it is not; it returns the socket and whether
+// it is raw.
 func (ps *pingSocket) open(s *settings, v4 bool) (*icmp.PacketConn, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -116,25 +116,6 @@ func (ps *pingSocket) open(s *settings, v4 bool) (*icmp.PacketConn, error) {
 	conn, err := icmp.ListenPacket(network, address)
 	if err != nil {
 		return nil, &probeError{reason: ReasonInternal, err: fmt.Errorf("ICMP socket (privileged=%t): %w", s.ICMPPrivileged, err)}
-	}
-	if s.ICMPPrivileged {
-		// A raw socket receives every ICMP message of the host: let the
-		// kernel keep only echo replies.
-		if v4 {
-			var f ipv4.ICMPFilter
-			f.SetAll(true)
-			f.Accept(ipv4.ICMPTypeEchoReply)
-			err = conn.IPv4PacketConn().SetICMPFilter(&f)
-		} else {
-			var f ipv6.ICMPFilter
-			f.SetAll(true)
-			f.Accept(ipv6.ICMPTypeEchoReply)
-			err = conn.IPv6PacketConn().SetICMPFilter(&f)
-		}
-		if err != nil {
-			_ = conn.Close()
-			return nil, &probeError{reason: ReasonInternal, err: fmt.Errorf("ICMP socket filter: %w", err)}
-		}
 	}
 	ps.conn, ps.raw, ps.id = conn, s.ICMPPrivileged, rand.IntN(1<<16)
 	ps.waiting = map[uint16]*echo{}
@@ -164,7 +145,7 @@ func (ps *pingSocket) read(conn *icmp.PacketConn, v4 bool) {
 		got := time.Now()
 		m, err := icmp.ParseMessage(proto, buf[:n])
 		if err != nil || m.Type != reply {
-			continue
+			continue // a raw socket sees every ICMP message
 		}
 		body, ok := m.Body.(*icmp.Echo)
 		if !ok {
