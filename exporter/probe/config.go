@@ -67,7 +67,7 @@ func AddFlags(a *kingpin.Application) *Config {
 		Default("true").BoolVar(&c.ICMPPrivileged)
 	a.Flag("probe.icmp-count", "ICMP echo requests per ping probe; the probe succeeds when one is answered and reports the loss.").
 		Default("3").IntVar(&c.ICMPCount)
-	a.Flag("probe.icmp-interval", "Time between a ping probe's echo requests.").
+	a.Flag("probe.icmp-interval", "Time between a ping probe's echo requests. pro-bing polls its socket while it runs, so a ping probe's CPU grows with its duration: widen this to spread the requests over a longer window.").
 		Default("1ms").DurationVar(&c.ICMPInterval)
 	a.Flag("probe.icmp-wait", "How long a ping probe waits for the answer to its last echo request.").
 		Default("1s").DurationVar(&c.ICMPWait)

@@ -5,10 +5,9 @@
 // # Probers
 //
 // One Prober per protocol of the registry (runbook.Protocol), one file
-// each, named after what it talks to: icmp.go (several echo requests over
-// one shared ICMP socket, loss and round-trip time), http.go (HTTP and
-// HTTPS: status, optional body match, the Plesk panel, the url check),
-// smtp.go, imap.go,
+// each, named after what it talks to: icmp.go (pro-bing: several echo
+// requests, loss and round-trip time), http.go (HTTP and HTTPS: status,
+// optional body match, the Plesk panel, the url check), smtp.go, imap.go,
 // pop3.go (greeting, capabilities, optional STARTTLS/STLS, QUIT or LOGOUT),
 // ftp.go, ssh.go (identification exchange, SSH_MSG_DISCONNECT), mysql.go
 // (greeting packet, a clean login-and-quit so the server never blocks the
