@@ -234,7 +234,7 @@ ok_count() {
   if [ "$1" = mamori ]; then
     cat "$2"/* 2>/dev/null | grep -c '^mamori_probe_success{.*} 1$' || true
   else
-    grep -l '^probe_success 1$' "$2"/* 2>/dev/null | wc -l
+    { grep -l '^probe_success 1$' "$2"/* 2>/dev/null || true; } | wc -l
   fi
 }
 
