@@ -58,9 +58,6 @@ func dial(ctx context.Context, s *settings, t Target, tr *Transcript) (*conn, er
 		return nil, &probeError{reason: ReasonTimeout, err: err}
 	}
 	raw, err := d.Dial("tcp", addr)
-	if err == nil {
-		raw = quiet(raw)
-	}
 	if err != nil {
 		r, ok := networkReason(err)
 		if !ok {
@@ -69,6 +66,7 @@ func dial(ctx context.Context, s *settings, t Target, tr *Transcript) (*conn, er
 		tr.Printf("connect failed: %v", err)
 		return nil, &probeError{reason: r, err: err}
 	}
+	raw = quiet(raw)
 	c := &conn{raw: raw, c: raw, br: s.reader(raw), tr: tr, s: s}
 	if dl, ok := ctx.Deadline(); ok {
 		c.dl = dl
