@@ -58,10 +58,15 @@ probe_cfg="$(dirname "$0")/../exporter/probe/testdata/configure-daemons.sh"
 # rsyslog has no init script; fail2ban reads the logs it writes.
 pgrep -x rsyslogd >/dev/null || rsyslogd
 failed=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for svc in ssh apache2 mariadb postfix dovecot vsftpd xinetd spamd fail2ban; do
   if ! service "$svc" status >/dev/null 2>&1; then
-    # dovecot keeps the caller's stderr open: detach every daemon's stdio.
-    service "$svc" start </dev/null >/dev/null 2>&1 || failed+=("$svc")
+    # dovecot keeps its stdio open: a file, never a pipe, takes its output.
+    if ! service "$svc" start </dev/null >"$log" 2>&1; then
+      failed+=("$svc")
+      sed "s/^/setup-test: $svc: /" "$log" >&2
+    fi
   fi
 done
 # A daemon that will not start fails here, by name, rather than as a

@@ -152,6 +152,11 @@ pgrep -x rsyslogd >/dev/null || rsyslogd
 for log in /var/log/auth.log /var/log/mail.log; do
   [ -e "$log" ] || install -m 640 -o root -g adm /dev/null "$log"
 done
+# A machine image saved while fail2ban ran keeps its socket in /run (not a
+# tmpfs here), and the init script refuses to start beside a socket file.
+if ! pgrep -f fail2ban-server >/dev/null; then
+  rm -f /run/fail2ban/fail2ban.sock /run/fail2ban/fail2ban.pid
+fi
 for svc in apache2 postfix dovecot mariadb fail2ban; do
   if ! service "$svc" status >/dev/null 2>&1; then
     # dovecot keeps the caller's stderr open: detach every daemon's stdio.
