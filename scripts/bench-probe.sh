@@ -5,13 +5,17 @@
 # exporter/probe/testdata/configure-daemons.sh, answering on every address of
 # 127.0.0.0/8). For each exporter it prints:
 #   - CPU seconds per 1,000 probes, for every outside check of the plus plan
-#     (utime+stime of the exporter process, from /proc);
+#     (the time its threads ran, from /proc/PID/task/*/schedstat: nanoseconds,
+#     where utime+stime count 10 ms ticks, too coarse for a cheap check);
 #   - the wall time and CPU of a sweep of HOSTS hosts (127.0.0.1 ..
 #     127.0.0.HOSTS) x all outside checks, with the same number of probes in
 #     flight for both (mamori: one request per host probing all its checks;
 #     blackbox: one request per host and module, as Prometheus would scrape
 #     them);
 #   - peak RSS (VmHWM) while probing (reset after start-up and warm-up).
+# ICMP: net.ipv4.ping_group_range is set for the run as systemd sets it on a
+# Debian host (PING_RANGE, restored on exit; PING_RANGE= keeps the machine's),
+# so both exporters ping with ICMP datagram sockets, each by its default.
 # Both verify the same certificates (the test CA, server name localhost;
 # self-signed accepted on 8443 only) and speak the same dialogues where
 # blackbox can (query_response with STARTTLS); blackbox cannot read a MySQL
@@ -27,8 +31,9 @@ cd "$(dirname "$0")/.."
 N=${N:-1000}                 # probes per check for "CPU per 1,000"
 HOSTS=${HOSTS:-200}          # hosts of the sweep, 127.0.0.1 .. 127.0.0.HOSTS
 PAR=${PAR:-28}               # probes in flight during the sweep
-PAR_CHECK=${PAR_CHECK:-8}    # probes in flight per check (sshd's MaxStartups is 10)
+PAR_CHECK=${PAR_CHECK:-8}    # probes in flight per check (fewer than sshd's MaxStartups)
 ROUNDS=${ROUNDS:-4}          # alternating slices per check
+PING_RANGE=${PING_RANGE-0 2147483647}  # net.ipv4.ping_group_range for the run
 MAMORI_PORT=${MAMORI_PORT:-19796}
 BLACKBOX_PORT=${BLACKBOX_PORT:-19115}
 CA=/etc/ssl/mamori-test/ca.pem
@@ -50,12 +55,16 @@ fi
 
 work=$(mktemp -d /tmp/bench-probe.XXXXXX)
 pids=()
+ping_range=/proc/sys/net/ipv4/ping_group_range
+saved_range=$(cat "$ping_range")
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "$saved_range" >"$ping_range"
   rm -rf "$work"
 }
 trap cleanup EXIT
+[ -z "$PING_RANGE" ] || echo "$PING_RANGE" >"$ping_range"
 
 # --- the targets, for both -----------------------------------------------------
 {
@@ -211,9 +220,10 @@ for port in "$MAMORI_PORT" "$BLACKBOX_PORT"; do
   curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" || die "exporter on port $port did not start: $(cat "$work"/*.log)"
 done
 
-ticks=$(getconf CLK_TCK)
 alive() { [ -r "/proc/$1/stat" ] || die "exporter pid $1 exited; its log: $(tail -n 5 "$work"/*.log)"; }
-cpu() { alive "$1"; awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# Both exporters are Go programs, whose threads live as long as the process,
+# so the sum over its threads is all the CPU it used.
+cpu() { alive "$1"; cat /proc/"$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.6f", t / 1e9 }'; }
 hwm() { alive "$1"; awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # fetch PARALLEL URLFILE OUTDIR: every URL of the file, PARALLEL at a time,
@@ -252,6 +262,7 @@ sleep 2
 for p in "$mamori_pid" "$blackbox_pid"; do echo 5 >"/proc/$p/clear_refs"; done
 echo "mamori:   $mamori_what (pid $mamori_pid)"
 echo "blackbox: $(prometheus-blackbox-exporter --version 2>&1 | head -1) (pid $blackbox_pid)"
+echo "net.ipv4.ping_group_range: $(tr '\t' ' ' <"$ping_range") (was: $(echo "$saved_range" | tr '\t' ' '))"
 echo "N=$N probes per check, $PAR_CHECK in flight, in $ROUNDS alternating slices; sweep of $HOSTS hosts x ${#ALL_CHECKS[@]} checks, $PAR probes in flight"
 echo
 printf '%-7s %22s %24s %6s  %s\n' check "mamori CPU s/1000 (ok)" "blackbox CPU s/1000 (ok)" ratio "mamori failures"

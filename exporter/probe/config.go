@@ -27,9 +27,9 @@ type Config struct {
 	// with the standard plan's outside checks. Off: the prober is no open
 	// proxy.
 	AllowUnknownTargets bool
-	// ICMPPrivileged uses raw ICMP sockets (root or CAP_NET_RAW); off uses
-	// unprivileged ICMP datagram sockets (net.ipv4.ping_group_range).
-	ICMPPrivileged bool
+	// ICMPSocket is the kind of ICMP socket ping probes use: auto, raw or
+	// datagram (icmpsocket.go).
+	ICMPSocket string
 	// ICMPCount echo requests are sent ICMPInterval apart; ICMPWait is how
 	// long the last one may take to be answered.
 	ICMPCount    int
@@ -63,12 +63,12 @@ func AddFlags(a *kingpin.Application) *Config {
 		Default("10s").DurationVar(&c.DefaultTimeout)
 	a.Flag("probe.allow-unknown-targets", "Probe targets that are not hosts of the inventory, with the standard plan's outside checks. Off by default: the prober is no open proxy.").
 		Default("false").BoolVar(&c.AllowUnknownTargets)
-	a.Flag("probe.icmp-privileged", "Use raw ICMP sockets (root or CAP_NET_RAW). --no-probe.icmp-privileged uses unprivileged ICMP sockets, which need the prober's group in net.ipv4.ping_group_range.").
-		Default("true").BoolVar(&c.ICMPPrivileged)
+	a.Flag("probe.icmp-socket", "ICMP sockets for ping probes: datagram (needs the prober's group in net.ipv4.ping_group_range, as systemd sets it on Debian; cheaper: the kernel sorts the replies), raw (root or CAP_NET_RAW), or auto: datagram where the range admits the prober's group, else raw, decided at start.").
+		Default(ICMPSocketAuto).EnumVar(&c.ICMPSocket, ICMPSocketAuto, ICMPSocketRaw, ICMPSocketDatagram)
 	a.Flag("probe.icmp-count", "ICMP echo requests per ping probe; the probe succeeds when one is answered and reports the loss.").
 		Default("3").IntVar(&c.ICMPCount)
-	a.Flag("probe.icmp-interval", "Time between a ping probe's echo requests. pro-bing polls its socket while it runs, so a ping probe's CPU grows with its duration: widen this to spread the requests over a longer window.").
-		Default("1ms").DurationVar(&c.ICMPInterval)
+	a.Flag("probe.icmp-interval", "Time between a ping probe's echo requests. The default sends them back to back: pro-bing polls its socket while a probe runs, so a probe's CPU grows with its duration (1ms costs 60% more than 10us). Widen it to spread the requests over a longer window.").
+		Default("10us").DurationVar(&c.ICMPInterval)
 	a.Flag("probe.icmp-wait", "How long a ping probe waits for the answer to its last echo request.").
 		Default("1s").DurationVar(&c.ICMPWait)
 	a.Flag("probe.http-max-redirects", "Redirects the url check follows before it fails with reason protocol.").
@@ -94,6 +94,7 @@ func (c *Config) Validate() error {
 // settings are the Config made ready for probing.
 type settings struct {
 	*Config
+	icmpPrivileged bool // --probe.icmp-socket resolved
 	roots    *x509.CertPool // nil: the system's
 	heloName string
 	source   net.IP    // nil: the kernel's choice
@@ -137,6 +138,10 @@ func (c *Config) compile() (*settings, error) {
 		errs = append(errs, fmt.Errorf("--probe.http-max-redirects must be 0-20, got %d", c.HTTPMaxRedirects))
 	}
 	s := &settings{Config: c, heloName: c.HELOName}
+	var err error
+	if s.icmpPrivileged, err = icmpPrivileged(c.ICMPSocket); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SourceAddress != "" {
 		if s.source = net.ParseIP(c.SourceAddress); s.source == nil {
 			errs = append(errs, fmt.Errorf("--probe.source-address: %q is not an IP address", c.SourceAddress))

@@ -11,8 +11,8 @@ import (
 	probing "github.com/prometheus-community/pro-bing"
 )
 
-// ICMP pings a host with several echo requests (pro-bing; 3, 1ms apart by
-// default) and reports the loss and the average round-trip time. The probe
+// ICMP pings a host with several echo requests (pro-bing; 3, back to back
+// by default) and reports the loss and the average round-trip time. The probe
 // succeeds when one request is answered. A host that answers none is a failure with reason timeout,
 // after the last request's wait, never a hang: pro-bing's Run returns nil
 // at 100% loss, so the received count decides.
@@ -44,7 +44,7 @@ func (p *ICMP) Probe(ctx context.Context, t Target, tr *Transcript) Result {
 	}
 	pinger := probing.New(ip.String())
 	pinger.SetIPAddr(&net.IPAddr{IP: ip})
-	pinger.SetPrivileged(p.s.ICMPPrivileged)
+	pinger.SetPrivileged(p.s.icmpPrivileged)
 	if p.s.source != nil {
 		pinger.Source = p.s.source.String()
 	}
@@ -57,8 +57,8 @@ func (p *ICMP) Probe(ctx context.Context, t Target, tr *Transcript) Result {
 	var sendErr error // written by pro-bing's sender, read after Run returned
 	pinger.OnSendError = func(_ *probing.Packet, err error) { sendErr = err }
 	if tr != nil {
-		tr.Printf("ping %s: %d echo requests %s apart, privileged=%t, for at most %s", ip, count, interval,
-			p.s.ICMPPrivileged, budget)
+		tr.Printf("ping %s: %d echo requests %s apart, %s socket, for at most %s", ip, count, interval,
+			p.socketKind(), budget)
 		pinger.OnSend = func(pkt *probing.Packet) { tr.Sent(fmt.Sprintf("echo request seq=%d", pkt.Seq)) }
 		pinger.OnRecv = func(pkt *probing.Packet) {
 			tr.Received(fmt.Sprintf("echo reply seq=%d ttl=%d rtt=%s", pkt.Seq, pkt.TTL, pkt.Rtt))
@@ -77,9 +77,16 @@ func (p *ICMP) Probe(ctx context.Context, t Target, tr *Transcript) Result {
 		return r.fail(stageError(ReasonUnreachable, "send", sendErr))
 	case runErr != nil && st.PacketsSent == 0:
 		// The socket could not be opened: the prober's problem, not the host's.
-		return r.fail(&probeError{reason: ReasonInternal, err: fmt.Errorf("ICMP socket (privileged=%t): %w", p.s.ICMPPrivileged, runErr)})
+		return r.fail(&probeError{reason: ReasonInternal, err: fmt.Errorf("%s ICMP socket: %w", p.socketKind(), runErr)})
 	}
 	return r.fail(failf(ReasonTimeout, "no echo reply to %d requests", st.PacketsSent))
+}
+
+func (p *ICMP) socketKind() string {
+	if p.s.icmpPrivileged {
+		return ICMPSocketRaw
+	}
+	return ICMPSocketDatagram
 }
 
 // routeTo asks the kernel whether ip has a route, without sending: a UDP

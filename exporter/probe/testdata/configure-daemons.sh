@@ -20,8 +20,12 @@
 #     machine's own addresses not exempt (the tests prove the prober is not
 #     banned), and the "dummy" ban action, so a ban is recorded but blocks
 #     nothing on a shared test machine;
+#   - sshd: MaxStartups raised, so that the benchmark compares probes that
+#     succeed: with the default (10:30:100), a prober that hangs up without
+#     waiting for sshd's close (blackbox_exporter) leaves sessions pending and
+#     sshd drops a fifth of its connections, which then cost it less CPU;
 #   - rsyslogd running (fail2ban reads /var/log/auth.log and mail.log).
-# vsftpd (21) and sshd (22) need nothing beyond Debian's defaults.
+# vsftpd (21) needs nothing beyond Debian's defaults.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -145,6 +149,13 @@ enabled = true
 enabled = true
 EOF
 
+# --- sshd -------------------------------------------------------------------
+put /etc/ssh/sshd_config.d/99-mamori-test.conf ssh <<'EOF'
+# mamori probe tests: see MaxStartups in configure-daemons.sh's header.
+# Written by exporter/probe/testdata/configure-daemons.sh.
+MaxStartups 100:30:200
+EOF
+
 # --- (re)start what changed -------------------------------------------------
 pgrep -x rsyslogd >/dev/null || rsyslogd
 # fail2ban refuses to start while a jail's log file is missing, and rsyslogd
@@ -157,7 +168,7 @@ done
 if ! pgrep -f fail2ban-server >/dev/null; then
   rm -f /run/fail2ban/fail2ban.sock /run/fail2ban/fail2ban.pid
 fi
-for svc in apache2 postfix dovecot mariadb fail2ban; do
+for svc in ssh apache2 postfix dovecot mariadb fail2ban; do
   if ! service "$svc" status >/dev/null 2>&1; then
     # dovecot keeps the caller's stderr open: detach every daemon's stdio.
     service "$svc" start </dev/null >/dev/null 2>&1 || echo "configure-daemons: $svc did not start" >&2
