@@ -94,13 +94,13 @@ func (c *Config) Validate() error {
 // settings are the Config made ready for probing.
 type settings struct {
 	*Config
-	icmpPrivileged bool // --probe.icmp-socket resolved
-	roots    *x509.CertPool // nil: the system's
-	heloName string
-	source   net.IP    // nil: the kernel's choice
-	readers  sync.Pool // *bufio.Reader of maxLine bytes, reused across probes
-	verified verifyCache
-	regexps  regexpCache
+	icmpPrivileged bool           // --probe.icmp-socket resolved
+	roots          *x509.CertPool // nil: the system's
+	heloName       string
+	source         net.IP    // nil: the kernel's choice
+	readers        sync.Pool // *bufio.Reader of maxLine bytes, reused across probes
+	verified       verifyCache
+	regexps        regexpCache
 }
 
 // reader returns a line reader over r.
