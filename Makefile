@@ -8,7 +8,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
 BINARIES  := mamori_exporter mamori_remediator
 PKGS      := ./...
 
-.PHONY: all build run test unit integration lint generate bench bench-remediator bench-probe fuzz clean setup-test
+.PHONY: all build run test unit lint generate bench bench-remediator bench-probe fuzz clean setup-test
 
 all: lint build test
 
@@ -48,7 +48,7 @@ generate:
 	$(GO) run ./internal/cmd/generate
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./exporter/host/
+	$(GO) test -run '^$$' -bench . -benchmem ./exporter/host/...
 
 # The remediator's webhook under load: 500 alerts/s for 60 s, dry-run, the
 # built binary; prints the acknowledgement latencies and checks the journal.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mamori-ops/mamori/exporter/host"
 	"github.com/mamori-ops/mamori/exporter/probe"
+	"github.com/mamori-ops/mamori/internal/listen"
 	"github.com/mamori-ops/mamori/inventory"
 )
 
@@ -219,16 +220,9 @@ func (a *App) Handler() (http.Handler, error) {
 // Run serves on the configured addresses until ctx ends, reloading the
 // inventory whenever reload delivers.
 func (a *App) Run(ctx context.Context, reload <-chan os.Signal) error {
-	var listeners []net.Listener
-	for _, addr := range *a.opts.Web.WebListenAddresses {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-			return fmt.Errorf("listen: %w", err)
-		}
-		listeners = append(listeners, l)
+	listeners, err := listen.Listeners(a.opts.Web)
+	if err != nil {
+		return err
 	}
 	return a.Serve(ctx, listeners, reload)
 }

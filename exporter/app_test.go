@@ -17,20 +17,9 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/mamori-ops/mamori/internal/generate/contract"
 	"github.com/mamori-ops/mamori/internal/logging"
 )
-
-// contract lists every host metric of DESIGN.md's contract (with
-// mamori_processes for mamori_process_count, see the README).
-var contract = []string{
-	"mamori_process_up", "mamori_processes",
-	"mamori_load1", "mamori_load5", "mamori_load15", "mamori_cpus",
-	"mamori_swap_total_bytes", "mamori_swap_free_bytes",
-	"mamori_filesystem_size_bytes", "mamori_filesystem_avail_bytes", "mamori_filesystem_used_ratio",
-	"mamori_mailq_messages", "mamori_mailq_oldest_message_age_seconds",
-	"mamori_threshold", "mamori_collector_success", "mamori_collector_duration_seconds",
-	"mamori_exporter_build_info",
-}
 
 type running struct {
 	app    *App
@@ -115,15 +104,20 @@ func (r *running) scrape(t *testing.T) map[string][]*model.Sample {
 }
 
 // TestEmbeddedDefaultServesTheContract is the first Quick start command: no
-// configuration, every host metric of the contract on /metrics.
+// configuration, every host and exporter metric of the contract
+// (internal/generate/contract) on /metrics, and nothing else named mamori_.
 func TestEmbeddedDefaultServesTheContract(t *testing.T) {
 	r := start(t, Options{})
-	got := r.scrape(t)
-	for _, name := range contract {
-		if len(got[name]) == 0 {
-			t.Errorf("%s missing from /metrics", name)
-		}
+	_, body := r.get(t, "/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, d := range contract.Diff(families, true, contract.HostRole, contract.Exporter) {
+		t.Error(d)
+	}
+	got := r.scrape(t)
 	for _, s := range got["mamori_collector_success"] {
 		if s.Value != 1 && s.Metric["collector"] != "mailq" {
 			t.Errorf("collector %s failed on this machine", s.Metric["collector"])

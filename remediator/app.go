@@ -24,6 +24,7 @@ import (
 
 	"github.com/mamori-ops/mamori/exporter/probe"
 	"github.com/mamori-ops/mamori/internal/generate/contract"
+	"github.com/mamori-ops/mamori/internal/listen"
 	"github.com/mamori-ops/mamori/inventory"
 	"github.com/mamori-ops/mamori/remediator/journal"
 	"github.com/mamori-ops/mamori/remediator/mail"
@@ -235,17 +236,10 @@ func (a *App) Handler() http.Handler {
 // Run serves on the configured addresses until ctx ends, reloading
 // whenever reload delivers.
 func (a *App) Run(ctx context.Context, reload <-chan os.Signal) error {
-	var listeners []net.Listener
-	for _, addr := range *a.opts.Web.WebListenAddresses {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-			a.Close()
-			return fmt.Errorf("listen: %w", err)
-		}
-		listeners = append(listeners, l)
+	listeners, err := listen.Listeners(a.opts.Web)
+	if err != nil {
+		a.Close()
+		return err
 	}
 	return a.Serve(ctx, listeners, reload)
 }

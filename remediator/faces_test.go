@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +15,10 @@ import (
 	"github.com/mamori-ops/mamori/internal/generate/contract"
 )
 
-// TestMetricsContract: every remediator metric of the contract
-// (internal/generate/contract) is on /metrics, with its type, its labels
-// and every fixed label value at start, before any alert.
+// TestMetricsContract: /metrics and the contract (internal/generate/contract)
+// agree: every remediator metric of the contract is there, with its type,
+// its labels and every fixed label value at start, before any alert, and
+// nothing else named mamori_.
 func TestMetricsContract(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	code, body := e.get("/metrics")
@@ -30,42 +30,8 @@ func TestMetricsContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range contract.From(contract.Remediator) {
-		f, ok := families[m.Name]
-		if !ok {
-			t.Errorf("%s missing", m.Name)
-			continue
-		}
-		if got := strings.ToLower(f.GetType().String()); got != string(m.Type) {
-			t.Errorf("%s: type %s, want %s", m.Name, got, m.Type)
-		}
-		seen := map[string]map[string]bool{}
-		for _, metric := range f.GetMetric() {
-			var names []string
-			for _, lp := range metric.GetLabel() {
-				if lp.GetName() == "le" {
-					continue
-				}
-				names = append(names, lp.GetName())
-				if seen[lp.GetName()] == nil {
-					seen[lp.GetName()] = map[string]bool{}
-				}
-				seen[lp.GetName()][lp.GetValue()] = true
-			}
-			want := append([]string(nil), m.Labels...)
-			sort.Strings(want)
-			sort.Strings(names)
-			if strings.Join(names, ",") != strings.Join(want, ",") {
-				t.Errorf("%s: labels %v, want %v", m.Name, names, want)
-			}
-		}
-		for label, values := range m.Values {
-			for _, v := range values {
-				if !seen[label][v] {
-					t.Errorf("%s: %s=%q not pre-initialised", m.Name, label, v)
-				}
-			}
-		}
+	for _, d := range contract.Diff(families, true, contract.Remediator) {
+		t.Error(d)
 	}
 	for _, r := range Reasons() {
 		if !strings.Contains(body, fmt.Sprintf(`mamori_remediator_decisions_total{reason=%q} 0`, string(r))) {

@@ -57,6 +57,9 @@ type Metric struct {
 	// every combination at start (a counter at 0), so that rules using
 	// increase() see the first event.
 	Values map[string][]string
+	// Lazy metrics appear with their first observation (a label value
+	// known only then, or a figure only some probes have).
+	Lazy bool
 }
 
 // Job names the scrape configuration gives; the rules about mamori itself
@@ -124,6 +127,12 @@ func IncidentResults() []string {
 // Metrics returns the contract, a fresh table on each call.
 func Metrics() []Metric {
 	checks := checkIDs()
+	var outside []string
+	for _, c := range runbook.Checks() {
+		if c.Kind == runbook.Probe {
+			outside = append(outside, c.ID)
+		}
+	}
 	actions := make([]string, 0, len(runbook.Actions()))
 	for _, a := range runbook.Actions() {
 		actions = append(actions, string(a))
@@ -138,7 +147,11 @@ func Metrics() []Metric {
 		{Name: "mamori_probe_failure", Type: Gauge, Source: ProbeRole, Labels: []string{"check", "port", "reason"},
 			Help: "1 for the reason the check failed, 0 for the other reasons."},
 		{Name: "mamori_tls_cert_expiry_timestamp_seconds", Type: Gauge, Source: ProbeRole, Labels: []string{"check", "port"},
-			Help: "Earliest expiry of the certificate chain the server presented."},
+			Help: "Earliest expiry of the certificate chain the server presented.", Lazy: true},
+		{Name: "mamori_probe_icmp_packet_loss_ratio", Type: Gauge, Source: ProbeRole, Labels: []string{"check", "port"},
+			Help: "Share of the ping check's echo requests that got no reply.", Lazy: true},
+		{Name: "mamori_probe_icmp_rtt_seconds", Type: Gauge, Source: ProbeRole, Labels: []string{"check", "port"},
+			Help: "Average round-trip time of the ping check's echo replies.", Lazy: true},
 
 		// Host role.
 		{Name: "mamori_process_up", Type: Gauge, Source: HostRole, Labels: []string{"service"},
@@ -180,6 +193,15 @@ func Metrics() []Metric {
 			Help: "1 when the last inventory load succeeded."},
 		{Name: "mamori_exporter_config_last_reload_success_timestamp_seconds", Type: Gauge, Source: Exporter,
 			Help: "Time of the last successful inventory load."},
+		{Name: "mamori_exporter_probes_total", Type: Counter, Source: Exporter, Labels: []string{"check"},
+			Help: "Probes run, by check.", Values: map[string][]string{"check": outside}},
+		{Name: "mamori_exporter_probe_failures_total", Type: Counter, Source: Exporter, Labels: []string{"check", "reason"},
+			Help: "Probes that failed, by check and reason.", Values: map[string][]string{"check": outside}},
+		{Name: "mamori_exporter_probe_duration_seconds", Type: Histogram, Source: Exporter, Labels: []string{"check"},
+			Help: "Time probes took, by check.", Values: map[string][]string{"check": outside}},
+		{Name: "mamori_exporter_probe_requests_total", Type: Counter, Source: Exporter, Labels: []string{"result"},
+			Help:   "Requests to /probe, by result.",
+			Values: map[string][]string{"result": {"probed", "bad_request", "unknown_target", "unknown_check", "config_error"}}},
 
 		// The remediator.
 		{Name: "mamori_remediator_build_info", Type: Gauge, Source: Remediator,
@@ -207,6 +229,16 @@ func Metrics() []Metric {
 		{Name: "mamori_remediator_emails_total", Type: Counter, Source: Remediator, Labels: []string{"kind", "result"},
 			Help:   "Emails to customers and operators, by result.",
 			Values: map[string][]string{"kind": {"customer", "operator"}, "result": {"sent", EmailFailed}}},
+		{Name: "mamori_remediator_emails_pending", Type: Gauge, Source: Remediator,
+			Help: "Emails in the journal's outbox waiting for the SMTP server."},
+		{Name: "mamori_remediator_decisions_total", Type: Counter, Source: Remediator, Labels: []string{"reason"},
+			Help: "Decisions of the pipeline about alerts and ladders, by typed reason (the remediator's Reasons)."},
+		{Name: "mamori_remediator_webhook_duration_seconds", Type: Histogram, Source: Remediator, Labels: []string{"code"},
+			Help: "Time the webhook took to answer Alertmanager, by status code.", Lazy: true},
+		{Name: "mamori_remediator_config_last_reload_successful", Type: Gauge, Source: Remediator,
+			Help: "1 when the last load of the configuration and inventory succeeded."},
+		{Name: "mamori_remediator_config_last_reload_success_timestamp_seconds", Type: Gauge, Source: Remediator,
+			Help: "Time of the last successful load of the configuration and inventory."},
 
 		// Computed by the generated recording rules.
 		{Name: "mamori:check_ok", Type: Gauge, Source: Recording, Labels: []string{"check"},
