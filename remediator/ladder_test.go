@@ -2,6 +2,7 @@ package remediator
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -203,6 +204,46 @@ func TestRestartBudget(t *testing.T) {
 	_, metrics := e.get("/metrics")
 	if !strings.Contains(metrics, `mamori_remediator_budget_exhausted_total{host="web1.acme.example",kind="restart",service="httpd"} 1`) {
 		t.Fatalf("budget metric missing:\n%s", grep(metrics, "budget_exhausted"))
+	}
+}
+
+// TestConcurrencyBudget: with budgets.concurrent_actions 1, a second
+// restart while the first is still running, on another host, is refused
+// and escalated; the fleet-wide budget counts it without host or service.
+func TestConcurrencyBudget(t *testing.T) {
+	e := newEnv(t, envOptions{config: map[string]string{
+		"budgets": "budgets:\n  restarts: {max: 3, window: 1h}\n  reboots: {max: 1, window: 6h}\n  concurrent_actions: 1"}})
+	e.fake.Stop("apache2")
+	e.fake.Set(t, "restart-delay", "2")
+	start := time.Now().Add(-time.Minute)
+	var ids []int64
+	for i, host := range []string{webHost, "web2.acme.example"} {
+		labels := map[string]string{"alertname": "MamoriHttpDown", "check": "http", "host": host, "customer": "acme", "service": "httpd", "remediate": "true"}
+		_, ans := e.post(mustJSON(t, alert("firing", fmt.Sprintf("c0ffee%010d", i), start, labels)))
+		ids = append(ids, ans.Incidents[0])
+	}
+	results := map[string]int{}
+	for _, id := range ids {
+		inc, steps, _ := e.wait(id)
+		results[string(inc.Result)]++
+		if inc.Result == ResultSkippedOverBudget {
+			if got := summary(steps); got != "check:unhealthy restart:over_budget escalate:queued notify:queued" {
+				t.Errorf("refused incident: steps %s", got)
+			}
+			if !strings.Contains(steps[1].Detail, "1 restarts or reboots already in progress across the fleet (budgets.concurrent_actions 1)") {
+				t.Errorf("detail %q", steps[1].Detail)
+			}
+		}
+	}
+	if results[string(ResultRecovered)] != 1 || results[string(ResultSkippedOverBudget)] != 1 {
+		t.Fatalf("results %v, want one recovered and one over budget", results)
+	}
+	if r := e.fake.Restarts(); len(r) != 1 {
+		t.Fatalf("restarts %v, want 1", r)
+	}
+	_, metrics := e.get("/metrics")
+	if !strings.Contains(metrics, `mamori_remediator_budget_exhausted_total{host="",kind="concurrency",service=""} 1`) {
+		t.Fatalf("concurrency budget metric:\n%s", grep(metrics, "budget_exhausted"))
 	}
 }
 
