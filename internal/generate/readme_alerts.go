@@ -45,14 +45,16 @@ grouped by `+"`%s`"+`. While `+"`%s`"+` fires for a host, Alertmanager holds bac
 check alerts and `+"`%s`"+` of it.
 
 Time to fire: with [`+"`%s`"+`](%s) (scrape every %s, rules evaluated every %s) an alert
-fires at most its `+"`for`"+` + %s + %s after the fault begins, plus the probe's own timeout for a
-probe that hangs: `+"`MamoriHttpDown`"+` fires at most %s after the web server stops answering.
+fires at most its `+"`for`"+` + %s + %s after the fault begins, plus the probe's own timeout (%s) for
+a probe that hangs: `+"`MamoriHttpDown`"+` fires at most %s after the web server stops (connections
+refused), and at most %s after it hangs (connections accepted, never answered).
 `, checksRulesFile, checksRulesFile, selfRulesFile, selfRulesFile,
 		alertmanagerFile, alertmanagerFile, webhookURL(), webhookTokenFile,
 		strings.Join(groupBy(), ", "), hostDown, strings.Join(hostAlertsInhibited(), "`, `"),
 		prometheusFile, prometheusFile, promDuration(p.ScrapeInterval), promDuration(p.EvaluationInterval),
-		promDuration(p.ScrapeInterval), promDuration(p.EvaluationInterval),
-		humanDuration(httpFor+p.ScrapeInterval+p.EvaluationInterval))
+		promDuration(p.ScrapeInterval), promDuration(p.EvaluationInterval), promDuration(p.ProbeTimeout),
+		humanDuration(httpFor+p.ScrapeInterval+p.EvaluationInterval),
+		humanDuration(httpFor+p.ScrapeInterval+p.EvaluationInterval+p.ProbeTimeout))
 
 	b.WriteString("\n### Check alerts\n")
 	for _, a := range rs.Alerts {
