@@ -16,9 +16,15 @@ import (
 	"github.com/mamori-ops/mamori/internal/testenv"
 )
 
-// deferAll keeps every message queued: qmgr defers what these transports
-// would deliver (ENV.md).
-const deferAll = "smtp, relay, local, error, virtual, lmtp"
+// testSettings are the main.cf values the tests need, put back afterwards:
+// defer_transports keeps every message queued (qmgr defers what these
+// transports would deliver, ENV.md), and in_flow_delay 0 stops pickup from
+// pausing up to a second per message while qmgr lags, which on a loaded
+// machine can stretch 250 messages past the test's minute.
+var testSettings = [][2]string{
+	{"defer_transports", "smtp, relay, local, error, virtual, lmtp"},
+	{"in_flow_delay", "0s"},
+}
 
 // realPostfix prepares the real Postfix for a test: installed, root,
 // deferring every delivery, running. It returns the queue directory.
@@ -37,14 +43,32 @@ func realPostfix(t *testing.T) string {
 	spool := strings.TrimSpace(run(t, "postconf", "-h", "queue_directory"))
 	running := exec.Command(sbin("postfix"), "status").Run() == nil
 
-	if old := strings.TrimSpace(run(t, "postconf", "-h", "defer_transports")); old != deferAll {
-		run(t, "postconf", "-e", "defer_transports = "+deferAll)
+	// restore maps a changed setting to its main.cf line ("" for none: it
+	// was Postfix's default, and postconf -X takes the test's line out).
+	restore := map[string]string{}
+	for _, kv := range testSettings {
+		if strings.TrimSpace(run(t, "postconf", "-h", kv[0])) != kv[1] {
+			restore[kv[0]] = strings.TrimSpace(run(t, "postconf", "-n", kv[0]))
+		}
+	}
+	if len(restore) > 0 {
 		t.Cleanup(func() {
-			run(t, "postconf", "-e", "defer_transports = "+old)
+			for name, line := range restore {
+				if line == "" {
+					run(t, "postconf", "-X", name)
+				} else {
+					run(t, "postconf", "-e", line)
+				}
+			}
 			if exec.Command(sbin("postfix"), "status").Run() == nil {
 				run(t, "postfix", "reload")
 			}
 		})
+		for _, kv := range testSettings {
+			if _, ok := restore[kv[0]]; ok {
+				run(t, "postconf", "-e", kv[0]+" = "+kv[1])
+			}
+		}
 		if running {
 			run(t, "postfix", "reload")
 		}
