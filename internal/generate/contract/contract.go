@@ -126,13 +126,7 @@ func IncidentResults() []string {
 
 // Metrics returns the contract, a fresh table on each call.
 func Metrics() []Metric {
-	checks := checkIDs()
-	var outside []string
-	for _, c := range runbook.Checks() {
-		if c.Kind == runbook.Probe {
-			outside = append(outside, c.ID)
-		}
-	}
+	checks, outside := checkIDs(), outsideCheckIDs()
 	actions := make([]string, 0, len(runbook.Actions()))
 	for _, a := range runbook.Actions() {
 		actions = append(actions, string(a))
@@ -282,6 +276,16 @@ func From(s Source) []Metric {
 		}
 	}
 	return out
+}
+
+func outsideCheckIDs() []string {
+	var ids []string
+	for _, c := range runbook.Checks() {
+		if c.Kind == runbook.Probe {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
 }
 
 func checkIDs() []string {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
@@ -15,8 +14,8 @@ import (
 // must be one of them, with the contract's type and labels, and label
 // values among its Values. With complete, every one of them but the Lazy
 // ones must also be exported, counters and histograms with every
-// combination of their Values. It returns one line per difference; none when they
-// agree.
+// combination of their Values. It returns one line per difference; none
+// when they agree.
 func Diff(families map[string]*dto.MetricFamily, complete bool, sources ...Source) []string {
 	want := map[string]Metric{}
 	for _, s := range sources {
@@ -25,12 +24,7 @@ func Diff(families map[string]*dto.MetricFamily, complete bool, sources ...Sourc
 		}
 	}
 	var diffs []string
-	names := make([]string, 0, len(families))
-	for name := range families {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(families)) {
 		f := families[name]
 		if !strings.HasPrefix(name, "mamori_") {
 			continue
@@ -48,16 +42,13 @@ func Diff(families map[string]*dto.MetricFamily, complete bool, sources ...Sourc
 		for _, metric := range f.GetMetric() {
 			var got []string
 			for _, lp := range metric.GetLabel() {
-				if lp.GetName() == "le" {
-					continue
-				}
 				got = append(got, lp.GetName())
 				if seen[lp.GetName()] == nil {
 					seen[lp.GetName()] = map[string]bool{}
 				}
 				seen[lp.GetName()][lp.GetValue()] = true
 			}
-			sort.Strings(got)
+			slices.Sort(got)
 			if !slices.Equal(got, wantLabels) {
 				diffs = append(diffs, fmt.Sprintf("%s: labels %v, contract says %v", name, got, wantLabels))
 				break
@@ -82,11 +73,9 @@ func Diff(families map[string]*dto.MetricFamily, complete bool, sources ...Sourc
 		}
 	}
 	if complete {
-		for _, s := range sources {
-			for _, m := range From(s) {
-				if _, ok := families[m.Name]; !ok && !m.Lazy {
-					diffs = append(diffs, fmt.Sprintf("%s is in the contract but not exported", m.Name))
-				}
+		for _, name := range slices.Sorted(maps.Keys(want)) {
+			if _, ok := families[name]; !ok && !want[name].Lazy {
+				diffs = append(diffs, fmt.Sprintf("%s is in the contract but not exported", name))
 			}
 		}
 	}
