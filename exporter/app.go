@@ -24,6 +24,7 @@ import (
 	"github.com/mamori-ops/mamori/exporter/host"
 	"github.com/mamori-ops/mamori/exporter/probe"
 	"github.com/mamori-ops/mamori/internal/listen"
+	"github.com/mamori-ops/mamori/internal/quietnet"
 	"github.com/mamori-ops/mamori/inventory"
 )
 
@@ -234,8 +235,12 @@ func (a *App) Serve(ctx context.Context, listeners []net.Listener, reload <-chan
 		return err
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	quiet := make([]net.Listener, len(listeners))
+	for i, l := range listeners {
+		quiet[i] = quietnet.Listener(l)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- web.ServeMultiple(listeners, srv, a.opts.Web, a.slogger) }()
+	go func() { errc <- web.ServeMultiple(quiet, srv, a.opts.Web, a.slogger) }()
 	for {
 		select {
 		case <-reload:

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,8 @@ func (l *lockedBuffer) String() string {
 
 // TestBinaryReloadsOnSIGHUPAndStopsOnSIGTERM: the built mamori_exporter
 // wires the signals as its unit expects (ExecReload sends SIGHUP, systemd
-// stops with SIGTERM), which the in-process TestReload cannot see.
+// stops with SIGTERM), and the GOMAXPROCS governor, which the in-process
+// tests cannot see.
 func TestBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "mamori_exporter")
@@ -73,6 +75,13 @@ func TestBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	})
 	if got := thresholdOf(r.scrape(t), "mailq"); got != 200 {
 		t.Fatalf("mailq threshold %v, want 200", got)
+	}
+	// --runtime.adaptive-procs (on by default) runs an idle exporter on one P.
+	if runtime.NumCPU() > 1 && os.Getenv("GOMAXPROCS") == "" {
+		waitUntil(t, "an idle exporter runs on one P", out, func() bool {
+			s := r.scrape(t)["go_sched_gomaxprocs_threads"]
+			return len(s) == 1 && s[0].Value == 1
+		})
 	}
 
 	writeFile(t, inv, plusInventory+"          mailq: {thresholds: {alert: 201}}\n")

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/mamori-ops/mamori/internal/quietnet"
 )
 
 // Config is the probe role's flags.
@@ -97,7 +100,8 @@ type settings struct {
 	icmpPrivileged bool           // --probe.icmp-socket resolved
 	roots          *x509.CertPool // nil: the system's
 	heloName       string
-	source         net.IP    // nil: the kernel's choice
+	source         net.IP // nil: the kernel's choice
+	dialer         quietnet.Dialer
 	readers        sync.Pool // *bufio.Reader of maxLine bytes, reused across probes
 	verified       verifyCache
 	regexps        regexpCache
@@ -145,6 +149,8 @@ func (c *Config) compile() (*settings, error) {
 	if c.SourceAddress != "" {
 		if s.source = net.ParseIP(c.SourceAddress); s.source == nil {
 			errs = append(errs, fmt.Errorf("--probe.source-address: %q is not an IP address", c.SourceAddress))
+		} else {
+			s.dialer.Source, _ = netip.AddrFromSlice(s.source)
 		}
 	}
 	if strings.ContainsFunc(c.HELOName, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {

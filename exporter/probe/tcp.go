@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"time"
+
+	"github.com/mamori-ops/mamori/internal/quietnet"
 )
 
 // TCP is the layer every dialogue but ICMP runs on: connect within the
@@ -48,16 +51,11 @@ func dial(ctx context.Context, s *settings, t Target, tr *Transcript) (*conn, er
 	}
 	// The deadline, not ctx, bounds the connect: a dial with a cancellable
 	// ctx costs a watcher per connection; cancellation is wired below.
-	// No keep-alive: a probe's connection lives for a moment.
-	d := net.Dialer{KeepAlive: -1}
-	d.Deadline, _ = ctx.Deadline()
-	if s.source != nil {
-		d.LocalAddr = &net.TCPAddr{IP: s.source}
-	}
+	dl, _ := ctx.Deadline()
 	if err := ctx.Err(); err != nil {
 		return nil, &probeError{reason: ReasonTimeout, err: err}
 	}
-	raw, err := d.Dial("tcp", addr)
+	raw, err := dialTCP(s, t.Host, t.Port, dl)
 	if err != nil {
 		r, ok := networkReason(err)
 		if !ok {
@@ -66,7 +64,6 @@ func dial(ctx context.Context, s *settings, t Target, tr *Transcript) (*conn, er
 		tr.Printf("connect failed: %v", err)
 		return nil, &probeError{reason: r, err: err}
 	}
-	raw = quiet(raw)
 	c := &conn{raw: raw, c: raw, br: s.reader(raw), tr: tr, s: s}
 	if dl, ok := ctx.Deadline(); ok {
 		c.dl = dl
@@ -93,6 +90,24 @@ func connect(ctx context.Context, s *settings, t Target, tr *Transcript, implici
 		}
 	}
 	return c, nil
+}
+
+// dialTCP connects to host (an IP address, or a name for the url check)
+// and port, with raw system calls where it can (see package quietnet).
+func dialTCP(s *settings, host string, port int, deadline time.Time) (net.Conn, error) {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
+		return s.dialer.Dial(netip.AddrPortFrom(ip, uint16(port)), deadline)
+	}
+	// No keep-alive: a probe's connection lives for a moment.
+	d := net.Dialer{KeepAlive: -1, Deadline: deadline}
+	if s.source != nil {
+		d.LocalAddr = &net.TCPAddr{IP: s.source}
+	}
+	c, err := d.Dial("tcp", net.JoinHostPort(host, itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	return quietnet.Wrap(c), nil
 }
 
 // close hangs up at once; it may be called more than once.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mamori-ops/mamori/exporter"
 	"github.com/mamori-ops/mamori/internal/logging"
+	"github.com/mamori-ops/mamori/internal/procs"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -23,6 +24,7 @@ func run(args []string) int {
 	app := kingpin.New("mamori_exporter", "Prometheus exporter for the mamori monitoring runbook.")
 	opts := exporter.AddFlags(app)
 	logCfg := logging.AddFlags(app)
+	adaptiveProcs := procs.AddFlags(app)
 	app.Version(version.Print("mamori_exporter"))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
@@ -43,6 +45,9 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *adaptiveProcs && procs.Enabled() {
+		go procs.New(logger).Run(ctx)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	if err := a.Run(ctx, hup); err != nil {

@@ -1,0 +1,210 @@
+package quietnet
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Dialer connects TCP sockets with raw system calls. Its zero value is
+// ready; it must not be copied once used.
+type Dialer struct {
+	// Source is the local address to connect from; the zero Addr lets the
+	// kernel choose.
+	Source netip.Addr
+	reaper reaper
+}
+
+// Dial connects to ap (an address without a zone), giving up at deadline
+// unless it is zero. The socket, its options and the connect are raw
+// system calls; the poller waits for the connect to finish, as
+// net.Dialer's does. Failures are what net.Dialer returns: a *net.OpError
+// wrapping an *os.SyscallError (errors.Is finds syscall.ECONNREFUSED in
+// it), or os.ErrDeadlineExceeded.
+func (d *Dialer) Dial(ap netip.AddrPort, deadline time.Time) (net.Conn, error) {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	remote := net.TCPAddrFromAddrPort(ap)
+	family := syscall.AF_INET6
+	if ap.Addr().Is4() {
+		family = syscall.AF_INET
+	}
+	fd, _, errno := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family),
+		syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if errno != 0 {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: os.NewSyscallError("socket", errno)}
+	}
+	// The descriptor is non-blocking, so package os registers it with the
+	// poller, and Close unregisters it.
+	f := os.NewFile(fd, "tcp:"+ap.String())
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = connect(f, rc, ap, d.Source, deadline)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: err}
+	}
+	return &conn{Conn: &fileConn{File: f, rc: rc, remote: remote, reaper: &d.reaper}, rc: rc}, nil
+}
+
+// connect sets TCP_NODELAY, binds to source if it is valid, and connects,
+// waiting in the poller until deadline for the handshake to end.
+func connect(f *os.File, rc syscall.RawConn, ap netip.AddrPort, source netip.Addr, deadline time.Time) error {
+	var err error
+	cerr := rc.Control(func(fd uintptr) {
+		// A probe writes and waits for the answer; Nagle's algorithm could
+		// only hold back a second write until the first is acknowledged.
+		one := int32(1)
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
+			uintptr(unsafe.Pointer(&one)), unsafe.Sizeof(one), 0); e != 0 {
+			err = os.NewSyscallError("setsockopt", e)
+			return
+		}
+		if source.IsValid() {
+			sa, n := rawSockaddr(netip.AddrPortFrom(source.Unmap(), 0))
+			if _, _, e := syscall.RawSyscall(syscall.SYS_BIND, fd, uintptr(sa), n); e != 0 {
+				err = os.NewSyscallError("bind", e)
+				return
+			}
+		}
+		sa, n := rawSockaddr(ap)
+		switch _, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, fd, uintptr(sa), n); e {
+		case 0, syscall.EISCONN:
+		case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+			err = syscall.EINPROGRESS
+		default:
+			err = os.NewSyscallError("connect", e)
+		}
+	})
+	switch {
+	case cerr != nil:
+		return cerr
+	case err != syscall.EINPROGRESS:
+		return err
+	}
+	if !deadline.IsZero() {
+		if err := f.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	// Writable means the handshake ended: SO_ERROR tells how.
+	var errno syscall.Errno
+	if err := rc.Write(func(fd uintptr) bool {
+		errno = handshakeEnd(fd)
+		return errno != syscall.EINPROGRESS
+	}); err != nil {
+		return err
+	}
+	if errno != 0 {
+		return os.NewSyscallError("connect", errno)
+	}
+	return f.SetWriteDeadline(time.Time{})
+}
+
+// handshakeEnd is the outcome of a non-blocking connect on fd: 0 when
+// connected, EINPROGRESS while it is not over, or the error it ended with.
+func handshakeEnd(fd uintptr) syscall.Errno {
+	var v int32
+	n := uint32(unsafe.Sizeof(v))
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_ERROR,
+		uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)), 0); e != 0 {
+		return e
+	}
+	switch e := syscall.Errno(v); e {
+	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+		return syscall.EINPROGRESS
+	case 0:
+		// No error yet: connected, unless the wake-up came before the
+		// handshake ended, which getpeername tells.
+		var sa syscall.RawSockaddrAny
+		l := uint32(syscall.SizeofSockaddrAny)
+		_, _, e := syscall.RawSyscall(syscall.SYS_GETPEERNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l)))
+		if e == syscall.ENOTCONN {
+			return syscall.EINPROGRESS
+		}
+		return e
+	default:
+		return e
+	}
+}
+
+// fileConn is a connected socket as an *os.File, with its addresses.
+type fileConn struct {
+	*os.File
+	rc     syscall.RawConn
+	remote *net.TCPAddr
+	reaper *reaper
+	closed atomic.Bool
+}
+
+// Close shuts the connection down, which ends it for both sides and wakes
+// any read or write in progress, and leaves the descriptor to the reaper.
+func (c *fileConn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return net.ErrClosed
+	}
+	_ = c.rc.Control(func(fd uintptr) {
+		_, _, _ = syscall.RawSyscall(syscall.SYS_SHUTDOWN, fd, syscall.SHUT_RDWR, 0)
+	})
+	c.reaper.close(c.File)
+	return nil
+}
+
+func (c *fileConn) RemoteAddr() net.Addr { return c.remote }
+
+// LocalAddr asks the kernel (getsockname); nil if the socket is closed.
+func (c *fileConn) LocalAddr() net.Addr {
+	var local *net.TCPAddr
+	_ = c.rc.Control(func(fd uintptr) {
+		var sa syscall.RawSockaddrAny
+		l := uint32(syscall.SizeofSockaddrAny)
+		if _, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l))); e == 0 {
+			local = tcpAddr(&sa)
+		}
+	})
+	if local == nil {
+		return nil
+	}
+	return local
+}
+
+// rawSockaddr is ap as a struct sockaddr_in or sockaddr_in6, and its size.
+func rawSockaddr(ap netip.AddrPort) (unsafe.Pointer, uintptr) {
+	if ap.Addr().Is4() {
+		sa := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
+		putPort(&sa.Port, ap.Port())
+		return unsafe.Pointer(sa), unsafe.Sizeof(*sa)
+	}
+	sa := &syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ap.Addr().As16()}
+	putPort(&sa.Port, ap.Port())
+	return unsafe.Pointer(sa), unsafe.Sizeof(*sa)
+}
+
+// tcpAddr reads a struct sockaddr_in or sockaddr_in6; nil for another
+// family.
+func tcpAddr(sa *syscall.RawSockaddrAny) *net.TCPAddr {
+	switch sa.Addr.Family {
+	case syscall.AF_INET:
+		in := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(in.Addr), getPort(&in.Port)))
+	case syscall.AF_INET6:
+		in := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom16(in.Addr), getPort(&in.Port)))
+	}
+	return nil
+}
+
+// putPort and getPort store a port in network byte order.
+func putPort(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+func getPort(p *uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
