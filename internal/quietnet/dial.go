@@ -1,6 +1,7 @@
 package quietnet
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -28,6 +29,9 @@ type Dialer struct {
 func (d *Dialer) Dial(ap netip.AddrPort, deadline time.Time) (net.Conn, error) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	remote := net.TCPAddrFromAddrPort(ap)
+	if !ap.Addr().IsValid() || ap.Addr().Zone() != "" {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: errors.New("quietnet: an address without a zone is needed")}
+	}
 	family := syscall.AF_INET6
 	if ap.Addr().Is4() {
 		family = syscall.AF_INET

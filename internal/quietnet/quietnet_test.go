@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +77,13 @@ func TestDialTalks(t *testing.T) {
 				t.Errorf("server answered %q, want %q", line, want)
 			}
 		})
+	}
+}
+
+func TestDialRefusesAZone(t *testing.T) {
+	var d Dialer
+	if _, err := d.Dial(netip.MustParseAddrPort("[fe80::1%lo]:22"), time.Time{}); err == nil || !strings.Contains(err.Error(), "without a zone") {
+		t.Fatalf("dial to a zoned address: %v, want a refusal", err)
 	}
 }
 
