@@ -28,7 +28,7 @@ import (
 // AddFlags registers --runtime.adaptive-procs on app.
 func AddFlags(app *kingpin.Application) *bool {
 	return app.Flag("runtime.adaptive-procs",
-		"Run the Go scheduler on one CPU (GOMAXPROCS=1) while the exporter uses less than a quarter of a CPU, and on all of them (the runtime's default) once it uses more than half of one: a prober mostly waits, and waking idle threads for every ready socket costs more than the probes. Off when the GOMAXPROCS environment variable is set.").
+		"Run the Go scheduler on one P (GOMAXPROCS=1) while the exporter uses less than a quarter of a CPU, and on the runtime's default (the CPUs, or the cgroup's quota) once it uses more than half of one: a prober mostly waits, and waking idle threads for every ready socket costs more than the probes. Off when the GOMAXPROCS environment variable is set or the default is one P.").
 		Default("true").Bool()
 }
 

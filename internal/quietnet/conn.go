@@ -1,19 +1,3 @@
-// Package quietnet does a TCP connection's system calls the way the Go
-// runtime does its own: raw, without the scheduler's system-call
-// bookkeeping.
-//
-// A system call through package syscall enters the scheduler
-// (entersyscall). When every P was idle just before, as in a prober that
-// spends its time waiting for servers, that call wakes the runtime's
-// monitor thread, sysmon, from its deep sleep, and sysmon then polls every
-// 20 µs until the process is idle again. A probe's socket is non-blocking,
-// so its connect, reads and writes never sleep in the kernel and need none
-// of that: done raw, with the poller waiting as net does (deadlines
-// included), they leave sysmon asleep. Only close(2) must go through
-// package os, so that the poller forgets the descriptor; a Dialer's
-// connections shut down at once and close their descriptors in batches.
-// Measured on an SSH probe with one P: sysmon's wake-ups were a fifth of
-// its CPU, and three of them per probe are gone.
 package quietnet
 
 import (
@@ -23,11 +7,10 @@ import (
 	"unsafe"
 )
 
-// conn reads and writes a non-blocking TCP socket with raw system calls
-// through its syscall.RawConn; the embedded net.Conn does the rest
-// (deadlines, addresses, Close).
-type conn struct {
-	net.Conn
+// tcpConn is a *net.TCPConn whose reads and writes are raw; everything else
+// (deadlines, CloseWrite, Close) is net's.
+type tcpConn struct {
+	*net.TCPConn
 	rc syscall.RawConn
 }
 
@@ -41,16 +24,27 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &conn{Conn: tc, rc: rc}
+	return &tcpConn{TCPConn: tc, rc: rc}
 }
 
-func (c *conn) Read(b []byte) (int, error) {
+func (c *tcpConn) Read(b []byte) (int, error)  { return read(c.rc, c, b) }
+func (c *tcpConn) Write(b []byte) (int, error) { return write(c.rc, c, b) }
+
+// addrs names a connection in errors.
+type addrs interface {
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+}
+
+// read is one read(2) into b, waiting in the poller while there is nothing
+// to read.
+func read(rc syscall.RawConn, a addrs, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	var n int
 	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		n, errno = rawIO(syscall.SYS_READ, fd, b)
 		return errno != syscall.EAGAIN
 	})
@@ -58,17 +52,19 @@ func (c *conn) Read(b []byte) (int, error) {
 	case err != nil:
 		return 0, err
 	case errno != 0:
-		return 0, c.opError("read", errno)
+		return 0, opError("read", a, errno)
 	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
-func (c *conn) Write(b []byte) (int, error) {
+// write writes all of b, waiting in the poller while the socket's buffer
+// is full.
+func write(rc syscall.RawConn, a addrs, b []byte) (int, error) {
 	var done int
 	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
+	err := rc.Write(func(fd uintptr) bool {
 		for done < len(b) {
 			var n int
 			if n, errno = rawIO(syscall.SYS_WRITE, fd, b[done:]); errno != 0 {
@@ -82,13 +78,13 @@ func (c *conn) Write(b []byte) (int, error) {
 	case err != nil:
 		return done, err
 	case errno != 0:
-		return done, c.opError("write", errno)
+		return done, opError("write", a, errno)
 	}
 	return done, nil
 }
 
-func (c *conn) opError(op string, errno syscall.Errno) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: errno}
+func opError(op string, a addrs, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: a.LocalAddr(), Addr: a.RemoteAddr(), Err: err}
 }
 
 // rawIO is one read(2) or write(2) of b on a non-blocking fd, retried on

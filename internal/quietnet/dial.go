@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -23,9 +22,9 @@ type Dialer struct {
 // Dial connects to ap (an address without a zone), giving up at deadline
 // unless it is zero. The socket, its options and the connect are raw
 // system calls; the poller waits for the connect to finish, as
-// net.Dialer's does. Failures are what net.Dialer returns: a *net.OpError
+// net.Dialer's does. Failures are *net.OpError, as net.Dialer's are,
 // wrapping an *os.SyscallError (errors.Is finds syscall.ECONNREFUSED in
-// it), or os.ErrDeadlineExceeded.
+// it) or os.ErrDeadlineExceeded (a net.Error whose Timeout is true).
 func (d *Dialer) Dial(ap netip.AddrPort, deadline time.Time) (net.Conn, error) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	remote := net.TCPAddrFromAddrPort(ap)
@@ -52,7 +51,7 @@ func (d *Dialer) Dial(ap netip.AddrPort, deadline time.Time) (net.Conn, error) {
 		_ = f.Close()
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: err}
 	}
-	return &conn{Conn: &fileConn{File: f, rc: rc, remote: remote, reaper: &d.reaper}, rc: rc}, nil
+	return &fileConn{File: f, rc: rc, remote: remote, reaper: &d.reaper}, nil
 }
 
 // connect sets TCP_NODELAY, binds to source if it is valid, and connects,
@@ -121,94 +120,18 @@ func handshakeEnd(fd uintptr) syscall.Errno {
 	switch e := syscall.Errno(v); e {
 	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
 		return syscall.EINPROGRESS
+	case syscall.EISCONN:
+		return 0
 	case 0:
-		// No error yet: connected, unless the wake-up came before the
-		// handshake ended, which getpeername tells.
+		// No error yet: connected, unless the poller woke us before the
+		// handshake ended; net waits again unless getpeername succeeds.
 		var sa syscall.RawSockaddrAny
 		l := uint32(syscall.SizeofSockaddrAny)
-		_, _, e := syscall.RawSyscall(syscall.SYS_GETPEERNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l)))
-		if e == syscall.ENOTCONN {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_GETPEERNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l))); e != 0 {
 			return syscall.EINPROGRESS
 		}
-		return e
+		return 0
 	default:
 		return e
 	}
-}
-
-// fileConn is a connected socket as an *os.File, with its addresses.
-type fileConn struct {
-	*os.File
-	rc     syscall.RawConn
-	remote *net.TCPAddr
-	reaper *reaper
-	closed atomic.Bool
-}
-
-// Close shuts the connection down, which ends it for both sides and wakes
-// any read or write in progress, and leaves the descriptor to the reaper.
-func (c *fileConn) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
-		return net.ErrClosed
-	}
-	_ = c.rc.Control(func(fd uintptr) {
-		_, _, _ = syscall.RawSyscall(syscall.SYS_SHUTDOWN, fd, syscall.SHUT_RDWR, 0)
-	})
-	c.reaper.close(c.File)
-	return nil
-}
-
-func (c *fileConn) RemoteAddr() net.Addr { return c.remote }
-
-// LocalAddr asks the kernel (getsockname); nil if the socket is closed.
-func (c *fileConn) LocalAddr() net.Addr {
-	var local *net.TCPAddr
-	_ = c.rc.Control(func(fd uintptr) {
-		var sa syscall.RawSockaddrAny
-		l := uint32(syscall.SizeofSockaddrAny)
-		if _, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l))); e == 0 {
-			local = tcpAddr(&sa)
-		}
-	})
-	if local == nil {
-		return nil
-	}
-	return local
-}
-
-// rawSockaddr is ap as a struct sockaddr_in or sockaddr_in6, and its size.
-func rawSockaddr(ap netip.AddrPort) (unsafe.Pointer, uintptr) {
-	if ap.Addr().Is4() {
-		sa := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
-		putPort(&sa.Port, ap.Port())
-		return unsafe.Pointer(sa), unsafe.Sizeof(*sa)
-	}
-	sa := &syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ap.Addr().As16()}
-	putPort(&sa.Port, ap.Port())
-	return unsafe.Pointer(sa), unsafe.Sizeof(*sa)
-}
-
-// tcpAddr reads a struct sockaddr_in or sockaddr_in6; nil for another
-// family.
-func tcpAddr(sa *syscall.RawSockaddrAny) *net.TCPAddr {
-	switch sa.Addr.Family {
-	case syscall.AF_INET:
-		in := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(in.Addr), getPort(&in.Port)))
-	case syscall.AF_INET6:
-		in := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom16(in.Addr), getPort(&in.Port)))
-	}
-	return nil
-}
-
-// putPort and getPort store a port in network byte order.
-func putPort(p *uint16, port uint16) {
-	b := (*[2]byte)(unsafe.Pointer(p))
-	b[0], b[1] = byte(port>>8), byte(port)
-}
-
-func getPort(p *uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(p))
-	return uint16(b[0])<<8 | uint16(b[1])
 }

@@ -2,6 +2,7 @@ package quietnet
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -181,7 +182,12 @@ func TestClose(t *testing.T) {
 	server := <-accepted
 	defer server.Close()
 	var fd uintptr
-	c.(*conn).rc.Control(func(f uintptr) { fd = f })
+	c.(*fileConn).rc.Control(func(f uintptr) { fd = f })
+	path := "/proc/self/fd/" + strconv.Itoa(int(fd))
+	socket, err := os.Readlink(path) // socket:[inode], this socket's alone
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	readErr := make(chan error, 1)
 	go func() {
@@ -194,8 +200,8 @@ func TestClose(t *testing.T) {
 	}
 	select {
 	case err := <-readErr:
-		if err == nil {
-			t.Error("a read blocked across Close returned no error")
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("a read blocked across Close returned %v, want net.ErrClosed", err)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close did not end a blocked read")
@@ -207,11 +213,13 @@ func TestClose(t *testing.T) {
 	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("second Close: %v, want net.ErrClosed", err)
 	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v, want net.ErrClosed", err)
+	}
 	// The reaper closes the descriptor within reapDelay; poll a bounded
-	// number of times.
-	path := "/proc/self/fd/" + strconv.Itoa(int(fd))
+	// number of times (the number may be reused: compare the socket).
 	for i := 0; ; i++ {
-		if _, err := os.Readlink(path); err != nil {
+		if now, err := os.Readlink(path); err != nil || now != socket {
 			break
 		}
 		if i == 100 {
@@ -223,9 +231,17 @@ func TestClose(t *testing.T) {
 
 func TestListenerServesHTTP(t *testing.T) {
 	l := listen(t, "tcp4", "127.0.0.1:0")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "quiet "+r.URL.Path)
-	})}
+	wrapped := make(chan bool, 10)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "quiet "+r.URL.Path)
+		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			_, ok := c.(*tcpConn)
+			wrapped <- ok
+			return ctx
+		},
+	}
 	go srv.Serve(Listener(l))
 	t.Cleanup(func() { srv.Close() })
 	for i := 0; i < 3; i++ { // keep-alive: later requests reuse the wrapped connection
@@ -238,6 +254,34 @@ func TestListenerServesHTTP(t *testing.T) {
 		if want := "quiet /p" + strconv.Itoa(i); string(b) != want {
 			t.Fatalf("answer %q, want %q", b, want)
 		}
+	}
+	if !<-wrapped {
+		t.Error("the server's connection is not the raw one")
+	}
+}
+
+// TestWrapKeepsCloseWrite: net/http half-closes before it closes on an
+// error answer, through CloseWrite.
+func TestWrapKeepsCloseWrite(t *testing.T) {
+	l := listen(t, "tcp4", "127.0.0.1:0")
+	echoServer(t, l)
+	raw, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Wrap(raw)
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatal("a wrapped TCP connection has no CloseWrite")
+	}
+	io.WriteString(c, "half\n")
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != c.LocalAddr().String()+" half\n" {
+		t.Fatalf("after CloseWrite the server answered %q, %v", line, err)
 	}
 }
 

@@ -10,11 +10,11 @@ import (
 // others closed with it.
 const reapDelay = 10 * time.Millisecond
 
-// reaper closes the descriptors of shut-down sockets in batches. Close(2)
-// has to go through package os, the one system call of a probe that wakes
-// sysmon; batched, a busy prober pays that once per batch instead of once
-// per probe. The connection itself ends at shutdown(2): the peer has its
-// FIN then, and the descriptor only waits to be released.
+// reaper closes the descriptors of shut-down sockets in batches. close(2)
+// has to go through package os, which wakes a sleeping sysmon; batched, a
+// busy prober pays that once per batch instead of once per probe. The
+// connection itself ends at shutdown(2): the peer has its FIN then, and
+// the descriptor only waits to be released.
 type reaper struct {
 	mu      sync.Mutex
 	pending []*os.File
