@@ -126,7 +126,8 @@ func IncidentResults() []string {
 
 // Metrics returns the contract, a fresh table on each call.
 func Metrics() []Metric {
-	checks, outside := checkIDs(), outsideCheckIDs()
+	checks := checkIDs(func(runbook.Check) bool { return true })
+	outside := checkIDs(func(c runbook.Check) bool { return c.Kind == runbook.Probe })
 	actions := make([]string, 0, len(runbook.Actions()))
 	for _, a := range runbook.Actions() {
 		actions = append(actions, string(a))
@@ -172,7 +173,7 @@ func Metrics() []Metric {
 			Help: "Age of the oldest queued message."},
 		{Name: "mamori_threshold", Type: Gauge, Source: HostRole, Labels: []string{"check", "level"},
 			Help: "The threshold in force on this host, from the inventory: the rules compare with it.",
-			Values: map[string][]string{"check": thresholdCheckIDs(),
+			Values: map[string][]string{"check": checkIDs(func(c runbook.Check) bool { return len(c.Thresholds) > 0 }),
 				"level": {string(runbook.LevelAlert), string(runbook.LevelRestart)}}},
 		{Name: "mamori_collector_success", Type: Gauge, Source: HostRole, Labels: []string{"collector"},
 			Help: "1 when the collector read its source this scrape."},
@@ -278,58 +279,13 @@ func From(s Source) []Metric {
 	return out
 }
 
-func outsideCheckIDs() []string {
+// checkIDs is the registry's check IDs, those keep accepts.
+func checkIDs(keep func(runbook.Check) bool) []string {
 	var ids []string
 	for _, c := range runbook.Checks() {
-		if c.Kind == runbook.Probe {
+		if keep(c) {
 			ids = append(ids, c.ID)
 		}
 	}
 	return ids
-}
-
-func checkIDs() []string {
-	var ids []string
-	for _, c := range runbook.Checks() {
-		ids = append(ids, c.ID)
-	}
-	return ids
-}
-
-func thresholdCheckIDs() []string {
-	var ids []string
-	for _, c := range runbook.Checks() {
-		if len(c.Thresholds) > 0 {
-			ids = append(ids, c.ID)
-		}
-	}
-	return ids
-}
-
-// Compare sets the metric families a producer exports against the contract
-// of its sources: names it exports that the contract lacks (unknown), and
-// contract names it does not export (missing). The exporter's and the
-// remediator's tests call it with the names their registry gathers.
-func Compare(exported []string, sources ...Source) (unknown, missing []string) {
-	want := map[string]bool{}
-	for _, s := range sources {
-		for _, m := range From(s) {
-			want[m.Name] = true
-		}
-	}
-	seen := map[string]bool{}
-	for _, name := range exported {
-		seen[name] = true
-		if !want[name] {
-			unknown = append(unknown, name)
-		}
-	}
-	for _, s := range sources {
-		for _, m := range From(s) {
-			if !seen[m.Name] {
-				missing = append(missing, m.Name)
-			}
-		}
-	}
-	return unknown, missing
 }

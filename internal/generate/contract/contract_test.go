@@ -83,14 +83,3 @@ func TestLookupFindsHistogramSeries(t *testing.T) {
 		}
 	}
 }
-
-func TestCompare(t *testing.T) {
-	var names []string
-	for _, m := range From(ProbeRole) {
-		names = append(names, m.Name)
-	}
-	unknown, missing := Compare(append(names[1:], "mamori_probe_extra"), ProbeRole)
-	if !slices.Equal(unknown, []string{"mamori_probe_extra"}) || !slices.Equal(missing, []string{names[0]}) {
-		t.Errorf("unknown %v, missing %v", unknown, missing)
-	}
-}
