@@ -1,36 +1,18 @@
 package exporter
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mamori-ops/mamori/internal/testenv"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestBinaryReloadsOnSIGHUPAndStopsOnSIGTERM: the built mamori_exporter
 // wires the signals as its unit expects (ExecReload sends SIGHUP, systemd
@@ -44,15 +26,10 @@ func TestBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testenv.FreeAddr(t)
 	inv := filepath.Join(dir, "inventory.yml")
 	writeFile(t, inv, plusInventory)
-	out := &lockedBuffer{}
+	out := &testenv.Output{}
 	cmd := exec.Command(bin, "--config.file="+inv, "--host.name=testhost", "--web.listen-address="+addr,
 		"--path.postfix-spool="+dir)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -115,7 +92,7 @@ func TestBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 }
 
 // waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, what string, out *lockedBuffer, cond func() bool) {
+func waitUntil(t *testing.T, what string, out *testenv.Output, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -3,7 +3,6 @@ package remediator
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mamori-ops/mamori/internal/testenv"
 )
 
 // buildBinary builds mamori_remediator for tests that run it as a process.
@@ -31,19 +32,8 @@ type running struct {
 	t   testing.TB
 	cmd *exec.Cmd
 	url string
-	out *syncBuffer
+	out *testenv.Output
 	err chan error
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // startBinary runs the binary on a loopback port and waits until it is
@@ -56,8 +46,8 @@ func startBinary(t testing.TB, bin, cfg string, args ...string) *running {
 // startBinaryLevel is startBinary with a log level.
 func startBinaryLevel(t testing.TB, bin, cfg, logLevel string, args ...string) *running {
 	t.Helper()
-	addr := freePort(t)
-	p := &running{t: t, url: "http://" + addr, out: &syncBuffer{}, err: make(chan error, 1)}
+	addr := testenv.FreeAddr(t)
+	p := &running{t: t, url: "http://" + addr, out: &testenv.Output{}, err: make(chan error, 1)}
 	p.cmd = exec.Command(bin, append([]string{"--config.file=" + cfg, "--web.listen-address=" + addr, "--log.level=" + logLevel}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/mamori-ops/mamori/internal/logging"
+	"github.com/mamori-ops/mamori/internal/testenv"
 	"github.com/mamori-ops/mamori/inventory"
 	"github.com/mamori-ops/mamori/remediator/internal/smtptest"
 	"github.com/mamori-ops/mamori/remediator/internal/sshtest"
@@ -48,7 +49,7 @@ type env struct {
 	prober *fakeProber
 	app    *App
 	url    string
-	logs   *syncBuffer
+	logs   *testenv.Output
 
 	cfgPath string
 	invPath string
@@ -68,23 +69,6 @@ type envOptions struct {
 	// noStart builds the files but does not start the app.
 	noStart bool
 	smtp    smtptest.Options
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeProber re-probes by looking at the fake host's units.
@@ -138,7 +122,7 @@ func baseConfig() map[string]string {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), fake: sshtest.NewFakeHost(t), logs: &syncBuffer{}}
+	e := &env{t: t, dir: t.TempDir(), fake: sshtest.NewFakeHost(t), logs: &testenv.Output{}}
 	e.prober = &fakeProber{fake: e.fake, down: map[string]bool{}}
 	e.fake.Unit(t, "apache2", psApache, true)
 	e.fake.Unit(t, "ssh", psSSHD, true)

@@ -29,14 +29,14 @@ type boxEnv struct {
 	smtp *smtptest.Server
 	app  *App
 	url  string
-	logs *syncBuffer
+	logs *testenv.Output
 }
 
 func startBoxEnv(t *testing.T) *boxEnv {
 	t.Helper()
 	testenv.RequireIntegration(t)
 	b := testbox.StartT(t, testbox.Options{})
-	e := &boxEnv{box: b, smtp: smtptest.Start(t, smtptest.Options{}), logs: &syncBuffer{}}
+	e := &boxEnv{box: b, smtp: smtptest.Start(t, smtptest.Options{}), logs: &testenv.Output{}}
 	dir := t.TempDir()
 
 	// The out-of-band console: the box's Exec, as a script that runs the

@@ -1,5 +1,6 @@
-// Package testenv decides what a test does when the real thing it needs is
-// missing: skip on a laptop, fail in CI, where CI=true.
+// Package testenv is what tests share about their environment: what a test
+// does when the real thing it needs is missing (skip on a laptop, fail in
+// CI, where CI=true), and the plumbing of tests that start binaries.
 package testenv
 
 import (

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -68,4 +70,22 @@ func TestNeed(t *testing.T) {
 			t.Errorf("CI=%q: message %q", ci, got.msg)
 		}
 	}
+}
+
+func TestOutputAndFreeAddr(t *testing.T) {
+	var o Output
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); o.Write([]byte("x")) }()
+	}
+	wg.Wait()
+	if got := o.String(); got != "xxxxxxxx" {
+		t.Errorf("Output %q after 8 concurrent writes", got)
+	}
+	l, err := net.Listen("tcp", FreeAddr(t))
+	if err != nil {
+		t.Fatalf("FreeAddr is not free: %v", err)
+	}
+	l.Close()
 }
