@@ -84,7 +84,7 @@ func TestEndToEndAlertmanagerRoutesAndInhibits(t *testing.T) {
 	cfg := deployedAlertmanager()
 	cfg.WebhookURL = srv.URL + contract.WebhookPath
 	cfg.TokenFile = token
-	cfg.Smarthost = freeLoopback(t) // nothing listens: operators' mail fails, as it may
+	cfg.Smarthost = testenv.FreeAddr(t) // nothing listens: operators' mail fails, as it may
 	cfg.GroupWait, cfg.GroupInterval, cfg.RemediatorGroupInterval = time.Second, time.Second, time.Second
 	raw, err := cfg.render()
 	if err != nil {
@@ -94,7 +94,7 @@ func TestEndToEndAlertmanagerRoutesAndInhibits(t *testing.T) {
 	if err := os.WriteFile(file, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeLoopback(t)
+	addr := testenv.FreeAddr(t)
 	start(t, dir, "alertmanager", bin, "--config.file="+file, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--cluster.listen-address=")
 	api := "http://" + addr

@@ -71,7 +71,7 @@ func TestEndToEndHTTPAlertFires(t *testing.T) {
 	if err := os.WriteFile(inv, []byte(e2eInventory()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	exporterAddr := freeLoopback(t)
+	exporterAddr := testenv.FreeAddr(t)
 	_, portText, _ := net.SplitHostPort(exporterAddr)
 	hostPort, err := strconv.Atoi(portText)
 	if err != nil {
@@ -108,7 +108,7 @@ func TestEndToEndHTTPAlertFires(t *testing.T) {
 	if err := os.WriteFile(promCfg, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeLoopback(t)
+	promAddr := testenv.FreeAddr(t)
 	start(t, dir, "prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=info")
 	api := "http://" + promAddr
@@ -177,16 +177,6 @@ func serviceCmd(name, action string) error {
 	cmd := exec.CommandContext(ctx, "service", name, action)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	return cmd.Run()
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // start runs a daemon for the test's duration, its output kept in dir and
