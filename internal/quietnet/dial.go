@@ -125,9 +125,7 @@ func handshakeEnd(fd uintptr) syscall.Errno {
 	case 0:
 		// No error yet: connected, unless the poller woke us before the
 		// handshake ended; net waits again unless getpeername succeeds.
-		var sa syscall.RawSockaddrAny
-		l := uint32(syscall.SizeofSockaddrAny)
-		if _, _, e := syscall.RawSyscall(syscall.SYS_GETPEERNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l))); e != 0 {
+		if _, e := sockName(syscall.SYS_GETPEERNAME, fd); e != 0 {
 			return syscall.EINPROGRESS
 		}
 		return 0

@@ -5,7 +5,6 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 )
 
 // fileConn is a socket a Dialer connected, as an *os.File (which gives it
@@ -57,9 +56,7 @@ func (c *fileConn) RemoteAddr() net.Addr { return c.remote }
 func (c *fileConn) LocalAddr() net.Addr {
 	var local *net.TCPAddr
 	_ = c.rc.Control(func(fd uintptr) {
-		var sa syscall.RawSockaddrAny
-		l := uint32(syscall.SizeofSockaddrAny)
-		if _, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l))); e == 0 {
+		if sa, e := sockName(syscall.SYS_GETSOCKNAME, fd); e == 0 {
 			local = tcpAddr(&sa)
 		}
 	})

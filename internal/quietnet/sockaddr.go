@@ -19,6 +19,14 @@ func rawSockaddr(ap netip.AddrPort) (unsafe.Pointer, uintptr) {
 	return unsafe.Pointer(sa), unsafe.Sizeof(*sa)
 }
 
+// sockName is getsockname(2) or getpeername(2) (trap) of fd.
+func sockName(trap, fd uintptr) (syscall.RawSockaddrAny, syscall.Errno) {
+	var sa syscall.RawSockaddrAny
+	l := uint32(syscall.SizeofSockaddrAny)
+	_, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l)))
+	return sa, e
+}
+
 // tcpAddr reads a struct sockaddr_in or sockaddr_in6; nil for another
 // family.
 func tcpAddr(sa *syscall.RawSockaddrAny) *net.TCPAddr {
